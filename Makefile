@@ -1,0 +1,34 @@
+# Two commands do all set-up on a machine with python3 and make:
+#   make run    the seed's exp example: validation report in reports/seed-exp/
+#   make test   the test suite
+# Each creates or updates the local virtual environment .venv first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Compiled kernels are cached here, so only the first run pays for compilation.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m mcflow.seed_example --out reports/seed-exp
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,ops
+
+lint: $(STAMP)
+	$(BIN)/ruff check mcflow tests bench
+
+clean:
+	rm -rf $(VENV) .numba_cache .pytest_cache .benchmarks

@@ -1,0 +1,196 @@
+"""Fused parallel kernels: draw normals, apply T, bin; and their helpers.
+
+Every kernel works on a contiguous range of chunks ``[chunk_start,
+chunk_stop)``.  Chunk ``c`` holds samples ``c * CHUNK_SIZE`` up to
+``min((c + 1) * CHUNK_SIZE, n)`` and draws them from its own stream, so a
+range can be split across threads, calls or machines in any way and the
+integer counts still add up to the same totals.
+
+Inside a chunk, samples are processed in blocks of :data:`BLOCK` values held
+in a thread-private buffer (it stays in L1 cache): fill with normals, scale
+by ``mu``/``sigma``, apply the transform to the whole block (so simple maps
+vectorize), then bin.  Nothing of size ``n`` is ever allocated.
+
+The transform argument is either a program ``(ops, params)`` (built-ins and
+chains of them: plain arrays, so the compiled kernel is cached on disk and
+reused for every parameter value) or a numba dispatcher (a user's ``@njit``
+scalar function, specialised and inlined; compiled once per process).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from mcflow._binning import bin_block
+from mcflow._numba import jit, parallel_jit
+from mcflow._ops import (
+    program_forward_block,
+    program_forward_scalar,
+    program_inverse_log_abs_det_scalar,
+    program_inverse_scalar,
+    program_log_abs_det_scalar,
+)
+from mcflow._rng import CHUNK_SIZE, fill_standard_normals, seed_chunk_state
+
+__all__ = [
+    "BLOCK",
+    "apply_transform",
+    "bin_values",
+    "histogram_chunks",
+    "histogram_chunks_uncached",
+    "map_function",
+    "normals_chunks",
+    "program_forward",
+    "program_inverse",
+    "program_inverse_log_abs_det",
+    "program_log_abs_det",
+]
+
+#: Values per block: 4 KiB of float64, comfortably inside L1 next to the tables.
+BLOCK = 512
+
+
+def apply_transform(transform, values, count):  # pragma: no cover - numba only
+    """Apply ``transform`` in place to ``values[:count]`` (numba-only stub)."""
+    raise NotImplementedError("apply_transform is only callable from numba code")
+
+
+@overload(apply_transform, jit_options={"cache": True})
+def _apply_transform_impl(transform, values, count):
+    if isinstance(transform, types.BaseTuple):
+
+        def apply_program(transform, values, count):
+            program_forward_block(transform[0], transform[1], values, count)
+
+        return apply_program
+    if isinstance(transform, types.Dispatcher):
+
+        def apply_function(transform, values, count):
+            for i in range(count):
+                values[i] = transform(values[i])
+
+        return apply_function
+    return None
+
+
+@jit(inline="always")
+def _worker_chunks(worker, workers, chunk_start, chunk_stop):
+    span = chunk_stop - chunk_start
+    return chunk_start + span * worker // workers, chunk_start + span * (worker + 1) // workers
+
+
+@parallel_jit
+def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
+                     edges, cell_scale, cell_bins, fine, workers):
+    """Count T(mu + sigma Z) over chunks ``[chunk_start, chunk_stop)``.
+
+    Returns an int64 array ``(workers, bins + 5)``: each worker's counts of the
+    regular bins then underflow, overflow, -inf, +inf, NaN.  The caller sums
+    the rows (integer sums: the order does not matter).
+    """
+    bins = edges.size - 1
+    lo = edges[0]
+    hi = edges[bins]
+    counts = np.zeros((workers, bins + 5), dtype=np.int64)
+    for worker in prange(workers):
+        first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
+        buffer = np.empty(BLOCK)
+        state = np.empty(4, dtype=np.uint64)
+        row = counts[worker]
+        for chunk in range(first, last):
+            seed_chunk_state(key, chunk, state)
+            stop = min(CHUNK_SIZE, n - chunk * CHUNK_SIZE)
+            for offset in range(0, stop, BLOCK):
+                count = min(BLOCK, stop - offset)
+                fill_standard_normals(state, buffer, 0, count)
+                for i in range(count):
+                    buffer[i] = mu + sigma * buffer[i]
+                apply_transform(transform, buffer, count)
+                bin_block(buffer, count, lo, hi, cell_scale, edges, cell_bins, fine, row)
+    return counts
+
+
+@parallel_jit
+def normals_chunks(key, chunk_start, chunk_stop, n, mu, sigma, out, workers):
+    """Write ``mu + sigma Z`` of chunks ``[chunk_start, chunk_stop)`` into ``out``.
+
+    ``out[0]`` receives the first sample of ``chunk_start``; the values are
+    bitwise the ones :func:`histogram_chunks` transforms and bins.
+    """
+    base = chunk_start * CHUNK_SIZE
+    for worker in prange(workers):
+        first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
+        state = np.empty(4, dtype=np.uint64)
+        for chunk in range(first, last):
+            seed_chunk_state(key, chunk, state)
+            begin = chunk * CHUNK_SIZE - base
+            stop = begin + min(CHUNK_SIZE, n - chunk * CHUNK_SIZE)
+            fill_standard_normals(state, out, begin, stop)
+            for i in range(begin, stop):
+                out[i] = mu + sigma * out[i]
+
+
+@parallel_jit
+def bin_values(values, edges, cell_scale, cell_bins, fine, workers):
+    """Count an array of values into ``(workers, bins + 5)`` rows, in parallel."""
+    bins = edges.size - 1
+    lo = edges[0]
+    hi = edges[bins]
+    counts = np.zeros((workers, bins + 5), dtype=np.int64)
+    for worker in prange(workers):
+        first, last = _worker_chunks(worker, workers, 0, values.size)
+        bin_block(values[first:last], last - first, lo, hi, cell_scale, edges, cell_bins, fine,
+                  counts[worker])
+    return counts
+
+
+@parallel_jit
+def program_forward(ops, params, values):
+    """Forward map of a program, elementwise (new array)."""
+    out = np.empty_like(values)
+    for i in prange(values.size):
+        out[i] = program_forward_scalar(ops, params, values[i])
+    return out
+
+
+@parallel_jit
+def program_inverse(ops, params, values):
+    """Inverse map of a program, elementwise (new array)."""
+    out = np.empty_like(values)
+    for i in prange(values.size):
+        out[i] = program_inverse_scalar(ops, params, values[i])
+    return out
+
+
+@parallel_jit
+def program_log_abs_det(ops, params, values):
+    """``log|dT/dx|`` of a program, elementwise (new array)."""
+    out = np.empty_like(values)
+    for i in prange(values.size):
+        out[i] = program_log_abs_det_scalar(ops, params, values[i])
+    return out
+
+
+@parallel_jit
+def program_inverse_log_abs_det(ops, params, values):
+    """``log|dT^-1/dy|`` of a program, elementwise (new array)."""
+    out = np.empty_like(values)
+    for i in prange(values.size):
+        out[i] = program_inverse_log_abs_det_scalar(ops, params, values[i])
+    return out
+
+
+@parallel_jit(cache=False)  # a dispatcher argument cannot be cached across processes
+def map_function(function, values):
+    """Apply a user's scalar ``@njit`` function elementwise (new array)."""
+    out = np.empty_like(values)
+    for i in prange(values.size):
+        out[i] = function(values[i])
+    return out
+
+
+#: The same kernel without the disk cache, for user dispatchers: a dispatcher
+#: type is keyed by a per-process id, so caching would only pile up files.
+histogram_chunks_uncached = parallel_jit(histogram_chunks.py_func, cache=False)

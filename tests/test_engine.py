@@ -1,0 +1,207 @@
+"""The engine: accounting, sample/histogram agreement, reproducibility, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import mcflow
+from mcflow import _binning, _kernels, transforms
+from mcflow._rng import CHUNK_SIZE
+
+# Not a multiple of the chunk size, so the last chunk is partial.
+N_SMALL = 3 * CHUNK_SIZE + 12_345
+
+
+@numba.njit
+def spiky(x):
+    """Finite, NaN, +inf and -inf outputs on known parts of the line."""
+    if x < -2.0:
+        return np.nan
+    if x > 2.5:
+        return np.inf
+    if x < -1.5:
+        return -np.inf
+    return x * x
+
+
+def _bin_with_engine_lookup(values, edges):
+    binning = _binning.make_binning(edges, None)
+    return _kernels.bin_values(values, binning.edges, binning.cell_scale, binning.cell_bins,
+                               binning.fine, 1).sum(axis=0)
+
+
+def _row(h):
+    return np.concatenate([h.counts, [h.underflow, h.overflow, h.neginf, h.posinf, h.nan]])
+
+
+def test_public_contract_example():
+    h = mcflow.histogram(transforms.Exp(), 10**5, bins=200, range=(0.0, 20.0), seed=0,
+                         mu=0.0, sigma=1.0)
+    assert h.counts.dtype == np.int64
+    assert h.counts.shape == (200,)
+    assert h.edges.dtype == np.float64
+    assert h.edges.shape == (201,)
+    assert int(h.counts.sum()) + h.underflow + h.overflow + h.neginf + h.posinf + h.nan == h.n
+    assert h.n == 10**5
+    x, y = mcflow.sample(transforms.Exp(), 1000, seed=0)
+    p = mcflow.density(transforms.Exp(), y)
+    assert x.shape == y.shape == p.shape == (1000,)
+
+
+@pytest.mark.parametrize("transform", [transforms.Exp(), mcflow.Transform(spiky),
+                                       mcflow.Transform(np.exp, vectorized=True)],
+                         ids=["program", "njit", "vectorized"])
+def test_histogram_equals_binning_the_samples(transform):
+    edges = np.linspace(-1.0, 4.0, 51)
+    h = mcflow.histogram(transform, N_SMALL, bins=edges, seed=11, mu=0.3, sigma=1.2)
+    _x, y = mcflow.sample(transform, N_SMALL, seed=11, mu=0.3, sigma=1.2)
+    assert np.array_equal(_row(h), _bin_with_engine_lookup(y, edges))
+    # And with NumPy's own binning inside the range (no value sits exactly on hi).
+    inside, _ = np.histogram(y[np.isfinite(y) & (y < 4.0)], bins=edges)
+    assert np.array_equal(h.counts, inside)
+
+
+def test_every_sample_is_counted_in_exactly_one_place():
+    h = mcflow.histogram(mcflow.Transform(spiky), N_SMALL, bins=10, range=(0.0, 4.0), seed=3)
+    x, _ = mcflow.sample(mcflow.Transform(spiky), N_SMALL, seed=3)
+    assert h.nan == np.count_nonzero(x < -2.0)
+    assert h.posinf == np.count_nonzero(x > 2.5)
+    assert h.neginf == np.count_nonzero((x >= -2.0) & (x < -1.5))
+    squares = x[(x >= -1.5) & (x <= 2.5)] ** 2
+    assert h.overflow == np.count_nonzero(squares >= 4.0)
+    assert h.underflow == 0
+    assert h.in_range + h.underflow + h.overflow + h.nonfinite == h.n == N_SMALL
+    assert h.nan > 0
+    assert h.posinf > 0
+    assert h.neginf > 0
+
+
+def test_counts_do_not_depend_on_threads_or_split_in_process():
+    args = (transforms.SinhArcsinh(0.5, 1.3), 9 * CHUNK_SIZE + 77)
+    kwargs = {"bins": 64, "range": (-4.0, 6.0), "seed": 5}
+    one = mcflow.histogram(*args, threads=1, **kwargs)
+    two = mcflow.histogram(*args, threads=min(2, numba.config.NUMBA_NUM_THREADS), **kwargs)
+    assert np.array_equal(_row(one), _row(two))
+    # Any split of the chunk range adds up to the same counts.
+    parts = [mcflow.histogram(*args, chunks=c, **kwargs) for c in [(0, 1), (1, 7), (7, 10)]]
+    merged = parts[0] + parts[1] + parts[2]
+    assert np.array_equal(_row(merged), _row(one))
+    assert merged.n == one.n
+
+
+_CHILD = """
+import hashlib, numpy as np, mcflow
+from mcflow import transforms
+h = mcflow.histogram(transforms.Exp(), {n}, bins=200, range=(0.0, 20.0), seed=42)
+row = np.concatenate([h.counts, [h.underflow, h.overflow, h.neginf, h.posinf, h.nan]])
+print(hashlib.sha256(row.astype('<i8').tobytes()).hexdigest(), h.threads)
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_counts_bitwise_identical_across_processes_with_different_thread_counts(threads):
+    n = 20 * CHUNK_SIZE + 3
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+    out = subprocess.run([sys.executable, "-c", _CHILD.format(n=n)], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    h = mcflow.histogram(transforms.Exp(), n, bins=200, range=(0.0, 20.0), seed=42)
+    digest = hashlib.sha256(_row(h).astype("<i8").tobytes()).hexdigest()
+    assert out == [digest, str(threads)]
+
+
+def test_same_seed_same_counts_other_seed_other_counts():
+    kwargs = {"bins": 50, "range": (0.0, 5.0)}
+    a = mcflow.histogram(transforms.Exp(), 10**5, seed=1, **kwargs)
+    b = mcflow.histogram(transforms.Exp(), 10**5, seed=1, **kwargs)
+    c = mcflow.histogram(transforms.Exp(), 10**5, seed=2, **kwargs)
+    assert np.array_equal(a.counts, b.counts)
+    assert not np.array_equal(a.counts, c.counts)
+
+
+def test_prefix_property_first_draws_are_shared():
+    # sample(n) is a prefix of sample(m > n): chunk streams do not depend on n.
+    x_small, _ = mcflow.sample(transforms.Exp(), 1000, seed=9)
+    x_big, _ = mcflow.sample(transforms.Exp(), CHUNK_SIZE + 5, seed=9)
+    assert np.array_equal(x_small, x_big[:1000])
+
+
+def test_counts_are_statistically_right_for_the_seed_case():
+    # Exp of N(0,1) in 20 uniform bins on (0, 5): chi-square with 21 cells
+    # (bins + overflow; underflow is impossible) has 20 dof; its 1 - 1e-4
+    # quantile is 52.4, so a correct engine fails with probability 1e-4.
+    from scipy import stats
+
+    n = 400_000
+    h = mcflow.histogram(transforms.Exp(), n, bins=20, range=(0.0, 5.0), seed=123)
+    cdf = stats.lognorm.cdf(h.edges, 1.0)
+    expected = n * np.append(np.diff(cdf), 1.0 - cdf[-1])
+    observed = np.append(h.counts, h.overflow)
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    assert chi2 < stats.chi2.ppf(1 - 1e-4, df=20)
+    assert h.underflow == 0
+    assert h.nonfinite == 0
+
+
+def test_progress_reports_every_batch_and_reaches_n():
+    seen = []
+    n = 5 * 64 * CHUNK_SIZE + 1  # several batches whatever the thread count
+    mcflow.histogram(transforms.Exp(), n, bins=10, range=(0.0, 5.0), threads=1,
+                     progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) >= 2
+    assert seen[-1] == (n, n)
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen))
+
+
+def test_histogram_properties():
+    h = mcflow.histogram(transforms.Exp(), 10**5, bins=10, range=(0.0, 5.0), seed=0)
+    assert h.density() @ h.widths == pytest.approx(h.in_range / h.n, rel=1e-12)
+    assert np.allclose(h.centers, 0.25 + 0.5 * np.arange(10))
+    assert h.to_dict()["n"] == 10**5
+    assert sum(h.to_dict()["counts"]) == h.in_range
+    assert "exp" in repr(h)
+    assert h.samples_per_second > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n": 0}, ValueError, r"n must be a positive integer, got 0"),
+        ({"n": -5}, ValueError, r"n must be a positive integer, got -5"),
+        ({"n": 2.5}, ValueError, r"n must be a positive integer, got 2.5"),
+        ({"n": "10"}, TypeError, r"n must be a positive integer, got str"),
+        ({"n": True}, TypeError, r"n must be a positive integer"),
+        ({"n": 2**63}, ValueError, r"n must be at most 2\*\*62"),
+        ({"sigma": 0.0}, ValueError, r"sigma must be > 0, got 0.0"),
+        ({"sigma": -1}, ValueError, r"sigma must be > 0"),
+        ({"mu": math.nan}, ValueError, r"mu must be finite, got nan"),
+        ({"sigma": math.inf}, ValueError, r"sigma must be finite"),
+        ({"bins": 0}, ValueError, r"bins must be >= 1, got 0"),
+        ({"range": (3.0, 1.0)}, ValueError, r"range must satisfy lo < hi"),
+        ({"range": (0.0, math.inf)}, ValueError, r"range must have finite ends"),
+        ({"threads": 0}, ValueError, r"threads must be between 1"),
+        ({"chunks": (2, 1)}, ValueError, r"chunks must satisfy"),
+        ({"seed": -1}, ValueError, r"seed must be a non-negative integer"),
+    ],
+)
+def test_bad_input_names_the_parameter(kwargs, error, match):
+    arguments = {"n": 1000, "bins": 10, "range": (0.0, 1.0), **kwargs}
+    with pytest.raises(error, match=match):
+        mcflow.histogram(transforms.Exp(), **arguments)
+
+
+def test_float_n_like_1e5_is_accepted():
+    assert mcflow.histogram(transforms.Exp(), 1e5, bins=5, range=(0, 1)).n == 100_000
+
+
+def test_transform_argument_is_checked():
+    with pytest.raises(TypeError, match=r"transform must be a mcflow\.Transform"):
+        mcflow.histogram(np.exp, 100, bins=5, range=(0, 1))
