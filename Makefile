@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m mcflow.seed_example --out reports/seed-exp
+	$(BIN)/mcflow validate exp --n 1e8 --seed 0 --report reports/seed-exp
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

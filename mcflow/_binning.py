@@ -21,6 +21,9 @@ from mcflow._numba import jit
 
 __all__ = [
     "COUNTER_NAMES",
+    "LOOKUP_FINE",
+    "LOOKUP_SEARCH",
+    "LOOKUP_UNIFORM",
     "NAN",
     "NEGINF",
     "OVERFLOW",
@@ -33,6 +36,9 @@ __all__ = [
 
 #: Positions of the counters after the ``bins`` regular cells of a count row.
 UNDERFLOW, OVERFLOW, NEGINF, POSINF, NAN = range(5)
+#: Bin lookups, fastest first: uniform edges (cell = bin); a table whose cells
+#: hold at most one edge; binary search within a cell's bins.
+LOOKUP_UNIFORM, LOOKUP_FINE, LOOKUP_SEARCH = range(3)
 COUNTER_NAMES = ("underflow", "overflow", "neginf", "posinf", "nan")
 # Lookup cells: fine enough that a cell rarely straddles a bin edge, capped
 # so the table (int32) stays within a 1 MiB of cache-friendly memory.
@@ -54,16 +60,17 @@ class Binning:
         Cells per unit of ``y``.
     cell_bins : ndarray of int32, shape (cells + 1,)
         Bin containing the left end of each cell (last entry: last bin).
-    fine : bool
-        Every cell holds at most one edge, so the branch-free lookup applies;
-        otherwise (the table hit its size cap) a binary search runs per value.
+    lookup : int
+        ``LOOKUP_UNIFORM`` (uniform edges), ``LOOKUP_FINE`` (every cell holds
+        at most one edge: branch-free lookup) or ``LOOKUP_SEARCH`` (the table
+        hit its size cap: binary search per value).
     """
 
     edges: np.ndarray
     uniform: bool
     cell_scale: float
     cell_bins: np.ndarray
-    fine: bool
+    lookup: int
 
     @property
     def bins(self) -> int:
@@ -168,9 +175,14 @@ def _with_lookup(edges: np.ndarray, uniform: bool) -> Binning:
         cell_starts = lo + np.arange(cells + 1) / cell_scale
         cell_bins = np.searchsorted(edges, cell_starts, side="right") - 1
     cell_bins = np.clip(cell_bins, 0, bins - 1).astype(np.int32)
-    fine = bool(np.all(np.diff(cell_bins) <= 1))
+    if uniform:
+        lookup = LOOKUP_UNIFORM
+    elif np.all(np.diff(cell_bins) <= 1):
+        lookup = LOOKUP_FINE
+    else:
+        lookup = LOOKUP_SEARCH
     return Binning(edges=edges, uniform=uniform, cell_scale=cell_scale, cell_bins=cell_bins,
-                   fine=fine)
+                   lookup=lookup)
 
 
 @jit(inline="always")
@@ -188,6 +200,16 @@ def _record_outside(y, lo, hi, bins, row):
             row[bins + OVERFLOW] += 1
     else:
         row[bins + NAN] += 1
+
+
+@jit(inline="always")
+def _uniform_bin(y, lo, cell_scale, edges):
+    """Bin of y in [lo, hi) for uniform edges: one multiply, one rounding fix."""
+    first = min(np.intp((y - lo) * cell_scale), edges.size - 2)
+    # (y - lo) * scale can round across an edge; the edges are the truth.
+    first -= np.intp(edges[first] > y)
+    first += np.intp(edges[first + 1] <= y)
+    return first
 
 
 @jit(inline="always")
@@ -219,7 +241,7 @@ def _searched_bin(y, lo, cell_scale, edges, cell_bins):
 
 
 @jit
-def bin_block(values, count, lo, hi, cell_scale, edges, cell_bins, fine, row):
+def bin_block(values, count, lo, hi, cell_scale, edges, cell_bins, lookup, row):
     """Add ``values[:count]`` to a count row of ``bins + 5`` int64 cells.
 
     The row holds the ``bins`` regular bins followed by the counters
@@ -227,9 +249,16 @@ def bin_block(values, count, lo, hi, cell_scale, edges, cell_bins, fine, row):
     one cell.
     """
     bins = edges.size - 1
-    # Decided per block, not per value: a per-value branch between the two
-    # lookups defeats LLVM's code for the fast one.
-    if fine:
+    # Decided per block, not per value: a per-value branch between the
+    # lookups defeats LLVM's code for the fast ones.
+    if lookup == LOOKUP_UNIFORM:
+        for i in range(count):
+            y = values[i]
+            if y >= lo and y < hi:
+                row[_uniform_bin(y, lo, cell_scale, edges)] += 1
+            else:
+                _record_outside(y, lo, hi, bins, row)
+    elif lookup == LOOKUP_FINE:
         for i in range(count):
             y = values[i]
             if y >= lo and y < hi:

@@ -41,6 +41,7 @@ __all__ = [
     "histogram_chunks",
     "histogram_chunks_uncached",
     "map_function",
+    "normals_checksum",
     "normals_chunks",
     "program_forward",
     "program_inverse",
@@ -83,7 +84,7 @@ def _worker_chunks(worker, workers, chunk_start, chunk_stop):
 
 @parallel_jit
 def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
-                     edges, cell_scale, cell_bins, fine, workers):
+                     edges, cell_scale, cell_bins, lookup, workers):
     """Count T(mu + sigma Z) over chunks ``[chunk_start, chunk_stop)``.
 
     Returns an int64 array ``(workers, bins + 5)``: each worker's counts of the
@@ -108,7 +109,7 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
                 for i in range(count):
                     buffer[i] = mu + sigma * buffer[i]
                 apply_transform(transform, buffer, count)
-                bin_block(buffer, count, lo, hi, cell_scale, edges, cell_bins, fine, row)
+                bin_block(buffer, count, lo, hi, cell_scale, edges, cell_bins, lookup, row)
     return counts
 
 
@@ -133,7 +134,7 @@ def normals_chunks(key, chunk_start, chunk_stop, n, mu, sigma, out, workers):
 
 
 @parallel_jit
-def bin_values(values, edges, cell_scale, cell_bins, fine, workers):
+def bin_values(values, edges, cell_scale, cell_bins, lookup, workers):
     """Count an array of values into ``(workers, bins + 5)`` rows, in parallel."""
     bins = edges.size - 1
     lo = edges[0]
@@ -141,7 +142,7 @@ def bin_values(values, edges, cell_scale, cell_bins, fine, workers):
     counts = np.zeros((workers, bins + 5), dtype=np.int64)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, 0, values.size)
-        bin_block(values[first:last], last - first, lo, hi, cell_scale, edges, cell_bins, fine,
+        bin_block(values[first:last], last - first, lo, hi, cell_scale, edges, cell_bins, lookup,
                   counts[worker])
     return counts
 
@@ -194,3 +195,28 @@ def map_function(function, values):
 #: The same kernel without the disk cache, for user dispatchers: a dispatcher
 #: type is keyed by a per-process id, so caching would only pile up files.
 histogram_chunks_uncached = parallel_jit(histogram_chunks.py_func, cache=False)
+
+
+@parallel_jit
+def normals_checksum(key, chunk_start, chunk_stop, n, workers):
+    """Draw the same normals as :func:`histogram_chunks` and only sum them.
+
+    The engine's bare generation rate (what every sample costs at least),
+    for benchmarks; the sum keeps the compiler from skipping the work.
+    """
+    totals = np.zeros(workers)
+    for worker in prange(workers):
+        first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
+        buffer = np.empty(BLOCK)
+        state = np.empty(4, dtype=np.uint64)
+        total = 0.0
+        for chunk in range(first, last):
+            seed_chunk_state(key, chunk, state)
+            stop = min(CHUNK_SIZE, n - chunk * CHUNK_SIZE)
+            for offset in range(0, stop, BLOCK):
+                count = min(BLOCK, stop - offset)
+                fill_standard_normals(state, buffer, 0, count)
+                for i in range(count):
+                    total += buffer[i]
+        totals[worker] = total
+    return totals.sum()

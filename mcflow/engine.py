@@ -374,7 +374,7 @@ def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n:
         _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
         y = transform.forward_array(x)
         rows = _kernels.bin_values(y, binning.edges, binning.cell_scale, binning.cell_bins,
-                                   binning.fine, threads)
+                                   binning.lookup, threads)
         return rows.sum(axis=0)
     argument = transform.kernel_argument
     kernel = (
@@ -382,7 +382,7 @@ def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n:
         else _kernels.histogram_chunks_uncached
     )
     rows = kernel(argument, key, start, stop, n, mu, sigma, binning.edges, binning.cell_scale,
-                  binning.cell_bins, binning.fine, threads)
+                  binning.cell_bins, binning.lookup, threads)
     return rows.sum(axis=0)
 
 

@@ -1,14 +1,17 @@
 """Matplotlib figures of a run (Agg backend; nothing here touches a screen).
 
-The first two reproduce the seed document's Fig. 1 (histograms of X and Y)
-and Fig. 2 (the PDFs of X and Y, here with the Monte Carlo density of Y
-overlaid).
+:func:`samples_figure` and :func:`validation_densities_figure` reproduce the
+seed document's Fig. 1 (histograms of X and Y) and Fig. 2 (the PDFs of X and
+Y, here with the Monte Carlo density of Y overlaid); the others show where a
+validation found its evidence.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -18,12 +21,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from mcflow.density import density
-from mcflow.engine import Histogram
-from mcflow.transform import Transform
+if TYPE_CHECKING:
+    from mcflow.validate import ValidationResult
 
-__all__ = ["densities_figure", "samples_figure", "save_figure"]
+__all__ = [
+    "cdf_difference_figure",
+    "overview_figure",
+    "residuals_figure",
+    "samples_figure",
+    "save_figure",
+    "validation_densities_figure",
+]
 
+_VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
 _X_COLOUR = "#4C72B0"
 _Y_COLOUR = "#DD8452"
 _STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
@@ -59,56 +69,6 @@ def samples_figure(x: np.ndarray, y: np.ndarray, transform_name: str) -> Figure:
     return figure
 
 
-def densities_figure(
-    transform: Transform,
-    histogram: Histogram,
-    *,
-    mu: float = 0.0,
-    sigma: float = 1.0,
-    log_scale: bool = False,
-) -> Figure:
-    """Draw the seed's Fig. 2: analytic p_X and p_Y, with the Monte Carlo density of Y.
-
-    Parameters
-    ----------
-    transform : Transform
-        T; its analytic density is drawn when it has one.
-    histogram : Histogram
-        Monte Carlo counts of Y; drawn as a step curve of counts / (n width).
-    mu, sigma : float
-        Parameters of X.
-    log_scale : bool
-        Log density axis, for heavy tails.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    with plt.rc_context(_STYLE):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
-        xs = np.linspace(mu - 4.5 * sigma, mu + 4.5 * sigma, 600)
-        px = np.exp(-0.5 * ((xs - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
-        left.plot(xs, px, color=_X_COLOUR, lw=2)
-        left.set_xlabel("x")
-        left.set_ylabel("density")
-        left.set_title(f"$p_X$, X ~ N({mu:g}, {sigma:g})")
-
-        edges = histogram.edges
-        right.stairs(histogram.density(), edges, color="black", lw=1.0,
-                     label=f"Monte Carlo, n = {histogram.n:.3g}")
-        if transform.has_density:
-            ys = np.linspace(edges[0], edges[-1], 2000)
-            right.plot(ys, density(transform, ys, mu, sigma), color=_Y_COLOUR, lw=2, alpha=0.9,
-                       label="analytic $p_Y$ (Eq. 5)")
-        right.set_xlabel("y")
-        right.set_ylabel("density")
-        right.set_title(f"$p_Y$, Y = {histogram.transform}(X)")
-        if log_scale:
-            right.set_yscale("log")
-        right.legend(frameon=False)
-    return figure
-
-
 def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     """Write a figure to PNG atomically (temporary name, then rename) and close it.
 
@@ -129,3 +89,183 @@ def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     plt.close(figure)
     temporary.replace(path)
     return path
+
+
+def _normal_pdf(xs: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    return np.exp(-0.5 * ((xs - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+
+
+def _central_range(result: ValidationResult, mass: float = 0.995) -> tuple[float, float]:
+    """Edges that hold the central ``mass`` of the claimed distribution."""
+    edges = result.histogram.edges
+    cumulative = result.expected_underflow + np.concatenate([[0.0], np.cumsum(result.expected)])
+    lo = edges[max(np.searchsorted(cumulative, (1 - mass) / 2) - 1, 0)]
+    hi = edges[min(np.searchsorted(cumulative, 1 - (1 - mass) / 2), edges.size - 1)]
+    return float(lo), float(hi)
+
+
+def validation_densities_figure(result: ValidationResult) -> Figure:
+    """Draw the seed's Fig. 2 for a validation: p_X, and p_Y claimed vs Monte Carlo.
+
+    The middle panel shows the central 99.5% of Y on linear axes; the right
+    panel every bin on a log density axis, where tail errors show.
+
+    Parameters
+    ----------
+    result : ValidationResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    h = result.histogram
+    empirical = h.density()
+    with plt.rc_context(_STYLE):
+        figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained",
+                                    gridspec_kw={"width_ratios": [1, 1.3, 1.3]})
+        xs = np.linspace(result.mu - 4.5 * result.sigma, result.mu + 4.5 * result.sigma, 600)
+        axes[0].plot(xs, _normal_pdf(xs, result.mu, result.sigma), color=_X_COLOUR, lw=2)
+        axes[0].set(xlabel="x", ylabel="density",
+                    title=f"$p_X$, X ~ N({result.mu:g}, {result.sigma:g})")
+        lo, hi = _central_range(result)
+        for axis, (left, right), log in ((axes[1], (lo, hi), False),
+                                         (axes[2], (h.edges[0], h.edges[-1]), True)):
+            axis.stairs(empirical, h.edges, color="black", lw=1.0,
+                        label=f"Monte Carlo, n = {h.n:.3g}")
+            if result.pdf_function is not None:
+                ys = np.unique(np.concatenate([np.linspace(left, right, 3000), h.centers]))
+                ys = ys[(ys >= left) & (ys <= right)]
+                with np.errstate(all="ignore"):
+                    claimed = result.pdf_function(ys)
+                axis.plot(ys, claimed, color=_Y_COLOUR, lw=1.8, alpha=0.9,
+                          label="claimed $p_Y$")
+            axis.set_xlim(left, right)
+            axis.set(xlabel="y", ylabel="density")
+            if log:
+                axis.set_yscale("log")
+                positive = empirical[empirical > 0]
+                if positive.size:
+                    axis.set_ylim(bottom=positive.min() / 3)
+                axis.set_title(f"$p_Y$ over all {h.bins} bins (log)")
+            else:
+                axis.set_title(f"$p_Y$, Y = {result.transform}(X): central 99.5%")
+                axis.set_ylim(bottom=0)
+            axis.legend(frameon=False, fontsize=8)
+    return figure
+
+
+def _cell_positions(result: ValidationResult) -> tuple[np.ndarray, np.ndarray]:
+    """Cells [underflow, bins..., overflow, non-finite]: claimed CDF at their middles."""
+    probabilities = np.concatenate([[result.expected_underflow], result.expected,
+                                    [result.expected_overflow, result.expected_nonfinite]])
+    cumulative = np.cumsum(probabilities)
+    return cumulative - probabilities / 2, probabilities
+
+
+def residuals_figure(result: ValidationResult) -> Figure:
+    """Draw standardized residuals per cell with +-3 bands and the worst cells marked.
+
+    Cells are placed at their claimed cumulative probability, so
+    equal-probability bins are evenly spaced and the tails are visible.
+
+    Parameters
+    ----------
+    result : ValidationResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from mcflow.statistics import standardized_residuals
+
+    h = result.histogram
+    cells = np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]])
+    positions, probabilities = _cell_positions(result)
+    residuals = standardized_residuals(cells, probabilities)
+    colour = _VERDICT_COLOURS.get(result.verdict, "black")
+    with plt.rc_context(_STYLE):
+        figure, axis = plt.subplots(figsize=(10, 3.6), layout="constrained")
+        finite = np.isfinite(residuals)
+        axis.vlines(positions[finite], 0, residuals[finite], color=colour, lw=1)
+        axis.plot(positions[finite], residuals[finite], "o", ms=2.5, color=colour)
+        for level in (-3, 3):
+            axis.axhline(level, color="grey", ls="--", lw=1)
+        axis.axhline(0, color="black", lw=0.6)
+        for worst in result.worst_bins:
+            index = worst["cell"]
+            if index < positions.size and np.isfinite(residuals[index]):
+                axis.annotate(f"[{worst['lo']:.3g}, {worst['hi']:.3g})",
+                              (positions[index], residuals[index]), fontsize=7,
+                              xytext=(3, 4), textcoords="offset points")
+        axis.set(xlabel="claimed cumulative probability of the cell",
+                 ylabel="(c - nP) / sqrt(nP(1-P))",
+                 title=f"Standardized residuals, {result.transform}: {result.verdict.upper()}")
+        axis.set_xlim(0, 1)
+        peak = np.nanmax(np.abs(residuals[finite])) if finite.any() else 3.0
+        axis.set_ylim(-max(4.0, 1.15 * peak), max(4.0, 1.15 * peak))
+    return figure
+
+
+def cdf_difference_figure(result: ValidationResult) -> Figure:
+    """Draw the empirical minus claimed CDF at the bin edges, with the KS band.
+
+    Parameters
+    ----------
+    result : ValidationResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    h = result.histogram
+    empirical = (h.underflow + np.concatenate([[0], np.cumsum(h.counts)])) / h.n
+    claimed = result.expected_underflow + np.concatenate([[0.0], np.cumsum(result.expected)])
+    difference = empirical - claimed
+    where = int(np.argmax(np.abs(difference)))
+    band = result.critical_values.get("ks")
+    colour = _VERDICT_COLOURS.get(result.verdict, "black")
+    with plt.rc_context(_STYLE):
+        figure, axis = plt.subplots(figsize=(10, 3.4), layout="constrained")
+        axis.plot(claimed, difference, color=colour, lw=1.2, marker=".", ms=3)
+        if band is not None:
+            axis.axhspan(-band, band, color="grey", alpha=0.15,
+                         label=f"KS acceptance band (per-test alpha {result.alpha_per_test:.2g})")
+        axis.axhline(0, color="black", lw=0.6)
+        axis.plot([claimed[where]], [difference[where]], "o", ms=8, mfc="none", color="black",
+                  label=f"KS D = {abs(difference[where]):.2e} at y = {h.edges[where]:.4g}")
+        axis.set(xlabel="claimed CDF F(y) at the bin edges", ylabel="F_emp(y) - F(y)",
+                 title=f"CDF difference, {result.transform}")
+        axis.set_xlim(0, 1)
+        axis.legend(frameon=False, fontsize=8, loc="upper right")
+    return figure
+
+
+def overview_figure(names: Sequence[str], results: Sequence[ValidationResult]) -> Figure:
+    """Draw one bar per case: -log10 of its smallest p-value against the threshold.
+
+    Parameters
+    ----------
+    names : sequence of str
+    results : sequence of ValidationResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    smallest = [max(min(r.ks_pvalue, r.l1_pvalue, r.g_pvalue), 1e-300) for r in results]
+    heights = -np.log10(smallest)
+    with plt.rc_context(_STYLE):
+        figure, axis = plt.subplots(figsize=(8, 0.5 * len(results) + 1.5), layout="constrained")
+        positions = np.arange(len(results))
+        axis.barh(positions, heights,
+                  color=[_VERDICT_COLOURS.get(r.verdict, "grey") for r in results])
+        threshold = -math.log10(results[0].alpha_per_test)
+        axis.axvline(threshold, color="black", ls="--", lw=1,
+                     label=f"fail threshold (alpha per test {results[0].alpha_per_test:.2g})")
+        axis.set_yticks(positions, [f"{n} ({r.verdict})" for n, r in zip(names, results,
+                                                                            strict=True)])
+        axis.invert_yaxis()
+        axis.set(xlabel="-log10(smallest p-value of the end-to-end layer)",
+                 title="mcflow check: all cases")
+        axis.legend(frameon=False, fontsize=8)
+    return figure

@@ -133,6 +133,11 @@ class Transform:
         return self.forward
 
     @property
+    def has_inverse(self) -> bool:
+        """Whether T^-1 is known (T is then taken to be a monotone bijection)."""
+        return self.inverse is not None
+
+    @property
     def has_density(self) -> bool:
         """Whether :func:`mcflow.density` can evaluate p_Y (inverse and log-det known)."""
         return self.inverse is not None and (

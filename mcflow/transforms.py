@@ -125,6 +125,11 @@ class ProgramTransform(Transform):
         """Built-ins always know their inverse and log-Jacobian."""
         return True
 
+    @property
+    def has_inverse(self) -> bool:
+        """Built-ins are monotone bijections onto their support."""
+        return True
+
     def forward_array(self, x: np.ndarray) -> np.ndarray:
         """Apply T elementwise."""
         return self._map(_kernels.program_forward, x)

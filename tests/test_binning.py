@@ -25,7 +25,7 @@ def _reference_row(values, edges):
 
 def _kernel_row(values, binning, workers=2):
     rows = _kernels.bin_values(values, binning.edges, binning.cell_scale, binning.cell_bins,
-                               binning.fine, workers)
+                               binning.lookup, workers)
     return rows.sum(axis=0)
 
 
@@ -43,7 +43,7 @@ def _awkward_values(edges, rng):
                                               (7, (-3.3, 1e-3)), (1000, (-1e-9, 1e-9))])
 def test_uniform_bins_match_definition(bins, range_):
     binning = _binning.make_binning(bins, range_)
-    assert binning.fine
+    assert binning.lookup == _binning.LOOKUP_UNIFORM
     values = _awkward_values(binning.edges, np.random.default_rng(1))
     assert np.array_equal(_kernel_row(values, binning), _reference_row(values, binning.edges))
 
@@ -54,7 +54,7 @@ def test_equal_probability_edges_match_definition():
 
     edges = stats.lognorm.ppf(np.linspace(1e-6, 1 - 1e-6, 201), 1.0)
     binning = _binning.make_binning(edges, None)
-    assert binning.fine
+    assert binning.lookup == _binning.LOOKUP_FINE
     values = _awkward_values(edges, np.random.default_rng(2))
     assert np.array_equal(_kernel_row(values, binning), _reference_row(values, edges))
 
@@ -63,7 +63,7 @@ def test_capped_lookup_falls_back_to_search_and_stays_exact():
     # 1e-9 .. 1e9 geometric edges need more cells than the cap: binary search path.
     edges = np.geomspace(1e-9, 1e9, 400)
     binning = _binning.make_binning(edges, None)
-    assert not binning.fine
+    assert binning.lookup == _binning.LOOKUP_SEARCH
     rng = np.random.default_rng(3)
     values = np.concatenate([_awkward_values(edges, rng), np.exp(rng.uniform(-21, 21, 20_000))])
     assert np.array_equal(_kernel_row(values, binning), _reference_row(values, edges))

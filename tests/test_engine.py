@@ -36,7 +36,7 @@ def spiky(x):
 def _bin_with_engine_lookup(values, edges):
     binning = _binning.make_binning(edges, None)
     return _kernels.bin_values(values, binning.edges, binning.cell_scale, binning.cell_bins,
-                               binning.fine, 1).sum(axis=0)
+                               binning.lookup, 1).sum(axis=0)
 
 
 def _row(h):

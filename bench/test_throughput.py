@@ -1,0 +1,114 @@
+"""Engine throughput against NumPy baselines, measured side by side in one run.
+
+Run with ``make bench`` (or ``pytest bench --benchmark-only``); every
+benchmark checks its own result so that a fast wrong kernel cannot score.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from mcflow import bench, transforms
+from mcflow.edges import equal_probability_edges
+from mcflow.engine import histogram
+
+N = int(float(os.environ.get("MCFLOW_BENCH_N", "1e8")))
+N_ENGINE_ALONE = int(float(os.environ.get("MCFLOW_BENCH_N_LARGE", "1e9")))
+ALL_THREADS = numba.config.NUMBA_NUM_THREADS
+EXP = transforms.Exp()
+CHAIN = transforms.Chain(transforms.Affine(0.0, 0.5), transforms.SinhArcsinh(0.3, 1.2),
+                         transforms.Exp())
+
+
+def _check_lognormal_counts(counts, n, edges):
+    """Counts of exp(N(0,1)) must match the lognormal: chi-square at 1e-6."""
+    cdf = stats.lognorm.cdf(edges, 1.0)
+    expected = n * np.diff(cdf)
+    keep = expected > 20
+    chi2 = float((((counts - expected) ** 2) / expected)[keep].sum())
+    assert chi2 < stats.chi2.ppf(1 - 1e-6, keep.sum())
+
+
+def _check_histogram(h, n):
+    assert h.in_range + h.underflow + h.overflow + h.nonfinite == n
+
+
+UNIFORM_EDGES = np.linspace(*bench.BENCH_RANGE, bench.BENCH_BINS + 1)
+
+
+@pytest.mark.benchmark(group="exp, 200 uniform bins")
+@pytest.mark.parametrize("threads", sorted({1, ALL_THREADS}))
+def test_engine_exp(run, threads):
+    h = run(lambda: histogram(EXP, N, bench.BENCH_BINS, bench.BENCH_RANGE, threads=threads),
+            n=N, threads=threads)
+    _check_histogram(h, N)
+    _check_lognormal_counts(h.counts, N, UNIFORM_EDGES)
+
+
+@pytest.mark.benchmark(group="exp, 200 uniform bins")
+def test_numpy_pipeline(run):
+    counts = run(lambda: bench.numpy_pipeline(N), n=N, threads=1)
+    _check_lognormal_counts(counts, N, UNIFORM_EDGES)
+
+
+@pytest.mark.benchmark(group="exp, 200 uniform bins")
+def test_numpy_fast_histogram_pool(run):
+    pytest.importorskip("fast_histogram")
+    counts = run(lambda: bench.numpy_fast_histogram(N, ALL_THREADS), n=N, threads=ALL_THREADS)
+    _check_lognormal_counts(counts, N, UNIFORM_EDGES)
+
+
+@pytest.mark.benchmark(group="exp, 200 uniform bins")
+def test_numpy_boost_histogram_fill(run):
+    pytest.importorskip("boost_histogram")
+    counts = run(lambda: bench.numpy_boost_histogram(N, ALL_THREADS), n=N, threads=ALL_THREADS)
+    _check_lognormal_counts(counts, N, UNIFORM_EDGES)
+
+
+@pytest.mark.benchmark(group="normal generation")
+@pytest.mark.parametrize("threads", sorted({1, ALL_THREADS}))
+def test_engine_normals_only(run, threads):
+    total = run(lambda: bench.engine_normals(N, threads), n=N, threads=threads)
+    assert abs(total) < 6 * np.sqrt(N)  # a sum of N standard normals, 6 sigma
+
+
+@pytest.mark.benchmark(group="normal generation")
+def test_numpy_standard_normal(run):
+    run(lambda: bench.numpy_normals(N), n=N, threads=1)
+
+
+@pytest.mark.benchmark(group="transforms, all threads")
+@pytest.mark.parametrize(
+    ("name", "transform", "range_"),
+    [("exp", EXP, bench.BENCH_RANGE),
+     ("sinh_arcsinh", transforms.SinhArcsinh(0.5, 1.5), (-20.0, 20.0)),
+     ("3-step chain", CHAIN, bench.BENCH_RANGE),
+     ("vectorized numpy exp", bench.vectorized_exp(), bench.BENCH_RANGE)],
+)
+def test_engine_transforms(run, name, transform, range_):
+    h = run(lambda: histogram(transform, N, bench.BENCH_BINS, range_), n=N, threads=ALL_THREADS)
+    _check_histogram(h, N)
+    if name in {"exp", "vectorized numpy exp"}:
+        _check_lognormal_counts(h.counts, N, UNIFORM_EDGES)
+
+
+@pytest.mark.benchmark(group="bins, all threads")
+@pytest.mark.parametrize("kind", ["uniform", "equal-probability"])
+def test_engine_bin_kinds(run, kind):
+    edges = UNIFORM_EDGES if kind == "uniform" else equal_probability_edges(EXP, N)
+    h = run(lambda: histogram(EXP, N, edges), n=N, threads=ALL_THREADS)
+    _check_histogram(h, N)
+    _check_lognormal_counts(h.counts, N, h.edges)
+
+
+@pytest.mark.benchmark(group="engine alone, n = 1e9")
+def test_engine_exp_large(run):
+    h = run(lambda: histogram(EXP, N_ENGINE_ALONE, bench.BENCH_BINS, bench.BENCH_RANGE),
+            n=N_ENGINE_ALONE, threads=ALL_THREADS, rounds=1)
+    _check_histogram(h, N_ENGINE_ALONE)
+    _check_lognormal_counts(h.counts, N_ENGINE_ALONE, UNIFORM_EDGES)

@@ -1,0 +1,357 @@
+"""Throughput of the engine against what a user would write instead.
+
+The workloads here are shared by ``mcflow bench`` (a table without pytest)
+and the pytest-benchmark suite in ``bench/``.  Every workload returns its
+counts so the caller can check them: a fast wrong kernel must not score.
+
+Baselines (all on Y = exp(X), 200 uniform bins on [0, 20)):
+
+* ``numpy_pipeline``: ``default_rng().standard_normal`` -> ``np.exp`` ->
+  ``np.histogram`` in chunks of 1e6 (what most people write first);
+* ``numpy_normals``: NumPy's bare ``standard_normal`` fill, nothing else;
+* ``numpy_boost_histogram``: NumPy sampling, boost-histogram threaded fill;
+* ``numpy_fast_histogram``: NumPy sampling + ``fast_histogram`` in a thread
+  pool, one generator per thread (the strongest pure-Python alternative).
+
+The last two need the ``bench`` extra (``pip install mcflow[bench]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+from mcflow import _kernels, transforms
+from mcflow._rng import CHUNK_SIZE, seed_key
+from mcflow.edges import equal_probability_edges
+from mcflow.engine import histogram
+from mcflow.transform import Transform
+
+__all__ = [
+    "BENCH_BINS",
+    "BENCH_RANGE",
+    "Measurement",
+    "engine_normals",
+    "measure",
+    "numpy_boost_histogram",
+    "numpy_fast_histogram",
+    "numpy_normals",
+    "numpy_pipeline",
+    "run_suite",
+    "vectorized_exp",
+    "workloads",
+]
+
+BENCH_BINS = 200
+BENCH_RANGE = (0.0, 20.0)
+_NUMPY_CHUNK = 1_000_000
+
+
+def numpy_pipeline(n: int, seed: int = 0) -> np.ndarray:
+    """Return counts of the hand-written NumPy pipeline (chunks of 1e6)."""
+    rng = np.random.default_rng(seed)
+    counts = np.zeros(BENCH_BINS, dtype=np.int64)
+    for start in range(0, n, _NUMPY_CHUNK):
+        y = np.exp(rng.standard_normal(min(_NUMPY_CHUNK, n - start)))
+        counts += np.histogram(y, bins=BENCH_BINS, range=BENCH_RANGE)[0]
+    return counts
+
+
+def numpy_normals(n: int, seed: int = 0) -> float:
+    """Fill a buffer with NumPy's standard normals n times over; return a checksum."""
+    rng = np.random.default_rng(seed)
+    buffer = np.empty(_NUMPY_CHUNK)
+    total = 0.0
+    for start in range(0, n, _NUMPY_CHUNK):
+        count = min(_NUMPY_CHUNK, n - start)
+        rng.standard_normal(count, out=buffer[:count])
+        total += float(buffer[0])
+    return total
+
+
+def _chunk_plan(n: int, threads: int) -> list[int]:
+    sizes = [_NUMPY_CHUNK] * (n // _NUMPY_CHUNK)
+    if n % _NUMPY_CHUNK:
+        sizes.append(n % _NUMPY_CHUNK)
+    return [sum(sizes[i::threads]) for i in range(threads)]
+
+
+def numpy_fast_histogram(n: int, threads: int, seed: int = 0) -> np.ndarray:
+    """Return counts of NumPy sampling + fast_histogram, one generator per thread."""
+    from fast_histogram import histogram1d
+
+    generators = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(threads)]
+
+    def work(rng: np.random.Generator, share: int) -> np.ndarray:
+        counts = np.zeros(BENCH_BINS)
+        buffer = np.empty(_NUMPY_CHUNK)
+        for start in range(0, share, _NUMPY_CHUNK):
+            view = buffer[: min(_NUMPY_CHUNK, share - start)]
+            rng.standard_normal(view.size, out=view)
+            np.exp(view, out=view)
+            counts += histogram1d(view, bins=BENCH_BINS, range=BENCH_RANGE)
+        return counts
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(work, generators, _chunk_plan(n, threads)))
+    return np.sum(parts, axis=0).astype(np.int64)
+
+
+def numpy_boost_histogram(n: int, threads: int, seed: int = 0) -> np.ndarray:
+    """Return counts of NumPy sampling + boost-histogram's threaded fill."""
+    import boost_histogram as bh
+
+    rng = np.random.default_rng(seed)
+    hist = bh.Histogram(bh.axis.Regular(BENCH_BINS, *BENCH_RANGE))
+    buffer = np.empty(_NUMPY_CHUNK)
+    for start in range(0, n, _NUMPY_CHUNK):
+        view = buffer[: min(_NUMPY_CHUNK, n - start)]
+        rng.standard_normal(view.size, out=view)
+        np.exp(view, out=view)
+        hist.fill(view, threads=threads)
+    return hist.values().astype(np.int64)
+
+
+def engine_normals(n: int, threads: int, seed: int = 0) -> float:
+    """Time the engine's bare normal generation (same streams, no transform or binning)."""
+    chunks = -(-n // CHUNK_SIZE)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        return float(_kernels.normals_checksum(seed_key(seed), 0, chunks, n, threads))
+    finally:
+        numba.set_num_threads(previous)
+
+
+def vectorized_exp() -> Transform:
+    """Return a ``vectorized=True`` Python transform (NumPy's exp), as a flow wrapper would be."""
+    return Transform(np.exp, np.log, lambda x: x, vectorized=True, name="numpy-exp")
+
+
+def workloads(n: int, threads: int) -> dict[str, Callable[[], Any]]:
+    """Name -> zero-argument callable of every measured workload."""
+    exp = transforms.Exp()
+    chain = transforms.Chain(transforms.Affine(0.0, 0.5), transforms.SinhArcsinh(0.3, 1.2),
+                             transforms.Exp())
+    equal = equal_probability_edges(exp, n)
+    sinh_arcsinh = transforms.SinhArcsinh(0.5, 1.5)
+    cases: dict[str, Callable[[], Any]] = {
+        "engine exp uniform": lambda: histogram(exp, n, BENCH_BINS, BENCH_RANGE, threads=threads),
+        "engine exp equal-probability": lambda: histogram(exp, n, equal, threads=threads),
+        "engine sinh_arcsinh uniform": lambda: histogram(sinh_arcsinh, n, BENCH_BINS, (-20, 20),
+                                                         threads=threads),
+        "engine 3-step chain uniform": lambda: histogram(chain, n, BENCH_BINS, BENCH_RANGE,
+                                                         threads=threads),
+        "engine vectorized numpy exp": lambda: histogram(vectorized_exp(), n, BENCH_BINS,
+                                                         BENCH_RANGE, threads=threads),
+        "engine normals only": lambda: engine_normals(n, threads),
+        "numpy pipeline": lambda: numpy_pipeline(n),
+        "numpy standard_normal": lambda: numpy_normals(n),
+    }
+    try:
+        import fast_histogram  # noqa: F401
+
+        cases["numpy + fast-histogram pool"] = lambda: numpy_fast_histogram(n, threads)
+    except ImportError:
+        pass
+    try:
+        import boost_histogram  # noqa: F401
+
+        cases["numpy + boost-histogram fill"] = lambda: numpy_boost_histogram(n, threads)
+    except ImportError:
+        pass
+    return cases
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Best-of-``repeat`` wall time of one workload."""
+
+    name: str
+    threads: int
+    n: int
+    seconds: float
+
+    @property
+    def samples_per_second(self) -> float:
+        """Throughput."""
+        return self.n / self.seconds
+
+    @property
+    def ns_per_sample(self) -> float:
+        """Cost per sample."""
+        return 1e9 * self.seconds / self.n
+
+
+def measure(name: str, work: Callable[[], Any], n: int, threads: int, repeat: int) -> Measurement:
+    """Time ``work`` ``repeat`` times after one warm-up call; keep the best."""
+    work()  # warm-up: compilation, page faults, thread pools
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return Measurement(name=name, threads=threads, n=n, seconds=best)
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count and versions, for the results file."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from mcflow import __version__
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "mcflow": __version__,
+            "numba": numba.__version__, "numpy": np.__version__,
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def run_suite(n: int = 10**8, threads: Sequence[int] | None = None, repeat: int = 3,
+              only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measure every workload; all-thread runs plus the scaling of the engine.
+
+    Parameters
+    ----------
+    n : int
+        Samples per run.
+    threads : sequence of int, optional
+        Thread counts for the scaling table (default 1 .. all cores).
+    repeat : int
+        Timed repetitions per workload (best kept).
+    only : sequence of str, optional
+        Workload names to run (default: all).
+
+    Returns
+    -------
+    dict
+        JSON-serializable results: machine, measurements and derived ratios.
+    """
+    maximum = numba.config.NUMBA_NUM_THREADS
+    counts = sorted(set(threads or range(1, maximum + 1)))
+    results: list[Measurement] = []
+    for name, work in workloads(n, maximum).items():
+        if only and name not in only:
+            continue
+        results.append(measure(name, work, n, maximum, repeat))
+    scaling = []
+    for count in counts:
+        engine = workloads(n, count)
+        scaling.append(measure("engine exp uniform", engine["engine exp uniform"], n, count,
+                               repeat))
+        scaling.append(measure("engine normals only", engine["engine normals only"], n, count,
+                               repeat))
+    return summarize(results, scaling, n)
+
+
+def summarize(results: Sequence[Measurement], scaling: Sequence[Measurement], n: int
+              ) -> dict[str, Any]:
+    """Derive the ratios that the targets are stated in."""
+    rate = {m.name: m.samples_per_second for m in results}
+    one_thread = {m.name: m.samples_per_second for m in scaling if m.threads == 1}
+    ratios: dict[str, float] = {}
+    engine = rate.get("engine exp uniform")
+    if engine:
+        for baseline in ("numpy pipeline", "numpy + fast-histogram pool",
+                         "numpy + boost-histogram fill", "numpy standard_normal"):
+            if baseline in rate:
+                ratios[f"engine / {baseline}"] = engine / rate[baseline]
+        if "engine normals only" in rate:
+            ratios["engine / engine normals only"] = engine / rate["engine normals only"]
+        if "engine exp equal-probability" in rate:
+            ratios["uniform / equal-probability time"] = (
+                rate["engine exp equal-probability"] / engine)
+        if "engine 3-step chain uniform" in rate:
+            ratios["3-step chain time / exp time"] = engine / rate["engine 3-step chain uniform"]
+    if "engine exp uniform" in one_thread and "numpy standard_normal" in rate:
+        ratios["engine 1 thread / numpy standard_normal"] = (
+            one_thread["engine exp uniform"] / rate["numpy standard_normal"])
+    efficiency = []
+    for m in scaling:
+        base = one_thread.get(m.name)
+        if base:
+            efficiency.append({"name": m.name, "threads": m.threads,
+                               "samples_per_second": m.samples_per_second,
+                               "speedup": m.samples_per_second / base,
+                               "efficiency": m.samples_per_second / (base * m.threads)})
+    return {"machine": machine(), "n": n,
+            "measurements": [{**asdict(m), "samples_per_second": m.samples_per_second,
+                              "ns_per_sample": m.ns_per_sample} for m in results],
+            "scaling": efficiency, "ratios": ratios}
+
+
+def markdown_table(data: dict[str, Any]) -> str:
+    """Render results JSON (from :func:`run_suite`) as Markdown; never edit by hand."""
+    machine_info = data["machine"]
+    lines = [
+        f"# mcflow benchmarks, n = {data['n']:.0e}",
+        "",
+        f"{machine_info['cpu']}, {machine_info['cores']} cores; mcflow {machine_info['mcflow']}, "
+        f"numba {machine_info['numba']}, numpy {machine_info['numpy']}, "
+        f"Python {machine_info['python']}, {machine_info['date']}. "
+        "Generated from the JSON next to this file by `mcflow bench`; do not edit.",
+        "",
+        "| workload | threads | M samples/s | ns/sample |",
+        "|---|---|---|---|",
+    ]
+    for m in data["measurements"]:
+        lines.append(f"| {m['name']} | {m['threads']} | {m['samples_per_second'] / 1e6:.1f} | "
+                     f"{m['ns_per_sample']:.2f} |")
+    lines += ["", "| ratio | value |", "|---|---|"]
+    lines += [f"| {name} | {value:.2f} |" for name, value in data["ratios"].items()]
+    lines += ["", "| scaling | threads | M samples/s | speed-up | efficiency |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {s['name']} | {s['threads']} | {s['samples_per_second'] / 1e6:.1f} | "
+              f"{s['speedup']:.2f} | {s['efficiency']:.0%} |" for s in data["scaling"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(data: dict[str, Any], path: str | Path) -> Path:
+    """Throughput vs threads and a bar chart against the baselines, as one PNG."""
+    from mcflow.figures import plt, save_figure
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
+    for name in sorted({s["name"] for s in data["scaling"]}):
+        rows = [s for s in data["scaling"] if s["name"] == name]
+        left.plot([s["threads"] for s in rows], [s["samples_per_second"] / 1e6 for s in rows],
+                  "o-", label=name)
+    left.set(xlabel="threads", ylabel="M samples/s", title="Engine thread scaling")
+    left.legend(frameon=False)
+    left.grid(alpha=0.3)
+    measurements = sorted(data["measurements"], key=lambda m: m["samples_per_second"])
+    right.barh([m["name"] for m in measurements],
+               [m["samples_per_second"] / 1e6 for m in measurements],
+               color=["#DD8452" if m["name"].startswith("engine") else "#4C72B0"
+                      for m in measurements])
+    right.set(xlabel="M samples/s", title=f"All threads, n = {data['n']:.0e}")
+    right.grid(alpha=0.3, axis="x")
+    return save_figure(figure, path)
+
+
+def write_results(data: dict[str, Any], json_path: str | Path | None = None,
+                  plot_path: str | Path | None = None,
+                  markdown_path: str | Path | None = None) -> None:
+    """Write results JSON, plot and Markdown table (atomically)."""
+    from mcflow.report import write_text_atomically
+
+    if json_path:
+        write_text_atomically(json_path, json.dumps(data, indent=2) + "\n")
+    if plot_path:
+        plot(data, plot_path)
+    if markdown_path:
+        write_text_atomically(markdown_path, markdown_table(data))

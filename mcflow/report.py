@@ -1,0 +1,328 @@
+"""Validation reports: ``index.html`` (self-contained), ``summary.md``, ``result.json``, PNGs.
+
+Everything is rendered into a temporary folder next to the target first and
+moved into place file by file with atomic renames, ``index.html`` last, so an
+interrupted run leaves no half-written report (an older complete one stays).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+from mcflow import __version__
+from mcflow.validate import SCHEMA_VERSION, ValidationResult
+
+__all__ = ["environment", "write_report", "write_text_atomically"]
+
+_SAMPLES_FOR_FIG1 = 10_000
+
+
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; its folder is created if needed.
+    text : str
+        Content (UTF-8).
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def environment() -> dict[str, Any]:
+    """Versions, threads and machine that produced a report."""
+    return {
+        "mcflow": __version__,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "threads": numba.get_num_threads(),
+        "threading_layer": _threading_layer(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def _threading_layer() -> str:
+    try:
+        return str(numba.threading_layer())
+    except ValueError:  # no parallel kernel has run in this process yet
+        return "not initialised"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _slug(text: str, index: int) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    while "--" in cleaned:
+        cleaned = cleaned.replace("--", "-")
+    return f"{index:02d}-{cleaned[:40] or 'case'}"
+
+
+def _case_figures(result: ValidationResult, folder: Path, slug: str) -> dict[str, str]:
+    from mcflow import figures
+    from mcflow.engine import sample
+
+    paths = {}
+    transform = result.transform_object
+    if transform is not None:
+        x, y = sample(transform, min(_SAMPLES_FOR_FIG1, result.n), seed=result.seed,
+                      mu=result.mu, sigma=result.sigma)
+        paths["samples"] = figures.save_figure(
+            figures.samples_figure(x, y, result.transform), folder / f"{slug}-fig1-samples.png")
+    paths["densities"] = figures.save_figure(
+        figures.validation_densities_figure(result), folder / f"{slug}-fig2-densities.png")
+    paths["residuals"] = figures.save_figure(
+        figures.residuals_figure(result), folder / f"{slug}-fig3-residuals.png")
+    paths["cdf"] = figures.save_figure(
+        figures.cdf_difference_figure(result), folder / f"{slug}-fig4-cdf.png")
+    return {key: path.name for key, path in paths.items()}
+
+
+_FIGURE_CAPTIONS = {
+    "samples": "Fig. 1 (as in the seed): histograms of a sample of X and of Y = T(X).",
+    "densities": "Fig. 2 (as in the seed): analytic p_X and claimed p_Y with the Monte Carlo "
+                 "density of Y; right: the same on a log scale over every bin.",
+    "residuals": "Standardized residuals (c - nP) / sqrt(nP(1 - P)) of every cell with +-3 "
+                 "bands; the worst cells are marked.",
+    "cdf": "Empirical minus claimed CDF at the bin edges; the KS location is marked and the "
+           "band is the simultaneous acceptance region of the KS test at its alpha.",
+}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value == 0 or 1e-3 <= abs(value) < 1e5:
+            return f"{value:.4g}"
+        return f"{value:.3e}"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return str(value)
+
+
+def _image(folder: Path, name: str, alt: str) -> str:
+    data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(_FIGURE_CAPTIONS.get(alt, alt))}</figcaption></figure>")
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> str:
+    parts = ["<table>"]
+    if header:
+        parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: dict[str, str]
+               ) -> str:
+    h = result.histogram
+    verdict = result.verdict
+    layers = _table([(layer.name, layer.status.upper(), layer.message) for layer in result.layers],
+                    ("layer", "status", "finding"))
+    statistics = _table([
+        ("KS D (Monte Carlo p)", result.ks_statistic, result.ks_pvalue),
+        ("KS asymptotic Kolmogorov p (conservative on a grid)", result.ks_statistic,
+         result.ks_asymptotic_pvalue),
+        ("L1 = sum |c/n - P|", result.l1, result.l1_pvalue),
+        ("G (likelihood ratio)", result.g_statistic, result.g_pvalue),
+    ], ("statistic (MC vs claimed p_Y)", "value", "p-value"))
+    sensitivity = _table([
+        ("alpha (overall) / per test", f"{result.alpha:g} / {result.alpha_per_test:.3g}"),
+        ("smallest L1 detected with 95% power", result.detection_limit),
+        ("smallest relative error in sigma detected", result.sigma_detection),
+        ("tolerance requested", result.tolerance),
+        ("n needed for the tolerance", result.required_n),
+        ("p_Y integral over the support", result.normalization),
+        ("expected integral", result.expected_normalization),
+        ("quadrature error (sum over cells)", result.quadrature_error),
+        ("null replicates", result.replicates),
+    ])
+    accounting = _table([
+        ("n", h.n), ("in range", h.in_range), ("underflow", h.underflow),
+        ("overflow", h.overflow), ("-inf", h.neginf), ("+inf", h.posinf), ("NaN", h.nan),
+    ], ("samples", "count"))
+    kind = "default equal-probability" if result.default_bins else "user"
+    sampling = result.seconds["sampling"]
+    setup = _table([
+        ("transform", result.transform), ("X", f"N({result.mu:g}, {result.sigma:g})"),
+        ("seed", result.seed),
+        ("bins", f"{h.bins} ({kind}) on [{h.edges[0]:.4g}, {h.edges[-1]:.4g})"),
+        ("threads", h.threads),
+        ("sampling", f"{sampling:.2f} s, {h.n / max(sampling, 1e-9) / 1e6:.1f} M samples/s"),
+        ("quadrature + null",
+         f"{result.seconds['quadrature']:.2f} s + {result.seconds['null']:.2f} s"),
+        ("total", f"{result.seconds['total']:.2f} s"),
+    ])
+    worst = _table([(f"[{b['lo']:.4g}, {b['hi']:.4g})", b["observed"], b["expected"],
+                     b["residual"]) for b in result.worst_bins],
+                   ("cell", "observed", "expected", "z"))
+    images = "".join(_image(folder, figure_names[key], key)
+                     for key in ("samples", "densities", "residuals", "cdf") if key in figure_names)
+    return f"""
+<section id="{html.escape(name)}">
+<h2>{html.escape(name)} <span class="badge {verdict}">{verdict.upper()}</span></h2>
+<p class="lead">{html.escape(result.messages[0] if result.messages else '')}</p>
+<h3>Layers</h3>{layers}
+<div class="grid"><div><h3>Statistics</h3>{statistics}<h3>Sensitivity</h3>{sensitivity}</div>
+<div><h3>Run</h3>{setup}<h3>Accounting</h3>{accounting}<h3>Worst cells</h3>{worst}</div></div>
+<h3>Figures</h3>{images}
+</section>"""
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+h3{font-size:1.05em;margin:1.2em 0 .4em}
+table{border-collapse:collapse;font-size:.9em;margin:.3em 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}
+.badge{font-size:.75em;padding:2px 10px;border-radius:10px;color:white;vertical-align:middle}
+.pass{background:#2e7d32}.fail{background:#c62828}.inconclusive{background:#ef6c00}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555}
+.lead{font-size:1.05em}footer{margin-top:3em;font-size:.8em;color:#666}
+"""
+
+
+def _summary_markdown(title: str, names: Sequence[str], results: Sequence[ValidationResult],
+                      env: dict[str, Any]) -> str:
+    overall = _overall(results)
+    lines = [f"## {title}: {overall.upper()}", "",
+             "| case | verdict | n | KS p | L1 | L1 p | G p | detects L1 | failing layer |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in zip(names, results, strict=True):
+        lines.append(
+            f"| {name} | **{r.verdict.upper()}** | {r.n:.3g} | {r.ks_pvalue:.3g} | {r.l1:.2e} | "
+            f"{r.l1_pvalue:.3g} | {r.g_pvalue:.3g} | {r.detection_limit:.2e} | "
+            f"{', '.join(r.failed_layers) or '-'} |")
+    lines += ["", f"mcflow {env['mcflow']}, numba {env['numba']}, numpy {env['numpy']}, "
+              f"{env['threads']} threads on {env['cpu']}.", ""]
+    for name, r in zip(names, results, strict=True):
+        if r.verdict != "pass":
+            lines += [f"### {name}", "", "```", r.summary(), "```", ""]
+    return "\n".join(lines)
+
+
+def _overall(results: Sequence[ValidationResult]) -> str:
+    verdicts = {r.verdict for r in results}
+    for verdict in ("fail", "inconclusive"):
+        if verdict in verdicts:
+            return verdict
+    return "pass"
+
+
+def write_report(
+    results: Sequence[ValidationResult],
+    directory: str | Path,
+    *,
+    names: Sequence[str] | None = None,
+    title: str = "mcflow validation report",
+) -> Path:
+    """Write the report of one or more validation results into ``directory``.
+
+    Parameters
+    ----------
+    results : sequence of ValidationResult
+        One per case.
+    directory : str or Path
+        Created if needed; existing report files in it are replaced.
+    names : sequence of str, optional
+        Case names (default: the transforms' names).
+    title : str
+        Page title.
+
+    Returns
+    -------
+    Path
+        The written ``index.html``.
+    """
+    from mcflow import figures
+
+    if not results:
+        raise ValueError("results must hold at least one ValidationResult")
+    names = list(names) if names is not None else [r.transform for r in results]
+    if len(names) != len(results):
+        raise ValueError(f"names has {len(names)} entries for {len(results)} results")
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".mcflow-report-", dir=target))
+    try:
+        env = environment()
+        sections = []
+        for index, (name, result) in enumerate(zip(names, results, strict=True)):
+            figure_names = _case_figures(result, staging, _slug(name, index))
+            sections.append(_case_html(name, result, staging, figure_names))
+        overview = ""
+        if len(results) > 1:
+            figures.save_figure(figures.overview_figure(names, results),
+                                staging / "overview.png")
+            overview = _image(staging, "overview.png", "overview")
+        overall = _overall(results)
+        index_html = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>{html.escape(title)} <span class="badge {overall}">{overall.upper()}</span></h1>
+<p>{len(results)} case(s). The change of variables under test:
+p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(mu, sigma).</p>
+{overview}{''.join(sections)}
+<footer>{html.escape(json.dumps(env))}</footer></body></html>
+"""
+        (staging / "summary.md").write_text(_summary_markdown(title, names, results, env))
+        payload = {"schema": SCHEMA_VERSION, "title": title, "verdict": overall,
+                   "environment": env,
+                   "cases": [{"name": name, **result.to_dict()}
+                             for name, result in zip(names, results, strict=True)]}
+        (staging / "result.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+        (staging / "index.html").write_text(index_html)
+        # Publish: every file by an atomic rename, index.html last.
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
+            os.replace(path, target / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "index.html"

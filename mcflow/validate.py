@@ -1,0 +1,676 @@
+"""Validate a claimed density p_Y of Y = T(X), X ~ N(mu, sigma), in three layers.
+
+1. **exact** (sample-free; needs T's inverse): the exact mass of every cell,
+   ``|Phi((T^-1(e_{i+1}) - mu)/sigma) - Phi((T^-1(e_i) - mu)/sigma)|``, against
+   an adaptive Gauss-Kronrod integral of the claimed p_Y over the cell, and
+   the claimed p_Y's total mass over the support.  A density missing its
+   Jacobian factor fails here before any sampling.
+2. **mc_vs_exact** (needs T's inverse): the Monte Carlo histogram against the
+   exact masses: tests the forward map and the sampler.
+3. **mc_vs_claimed** (always): the histogram against the claimed p_Y: the
+   end-to-end check, and the only one when just a forward map and a pdf are
+   given.
+
+The Monte Carlo layers use KS, L1 and G statistics on the cells
+``[underflow, bins..., overflow, non-finite]``, each with a p-value from a
+simulated multinomial null (exact for the binning, whatever n).  The alpha
+budget is split by Bonferroni over the 3 statistics of each Monte Carlo
+layer, so a correct density fails with probability at most ``alpha``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mcflow import __version__
+from mcflow.density import density
+from mcflow.edges import equal_probability_edges
+from mcflow.engine import Histogram, ProgressCallback, check_n, check_normal, check_transform
+from mcflow.engine import histogram as run_histogram
+from mcflow.quadrature import integrate_bins, integrate_interval, normal_interval_probabilities
+from mcflow.statistics import (
+    NullDistribution,
+    default_replicates,
+    detection_limit,
+    g_statistic,
+    kolmogorov_pvalue,
+    ks_statistic,
+    l1_statistic,
+    required_n,
+    simulate_null,
+    standardized_residuals,
+    worst_cells,
+)
+from mcflow.transform import Transform
+
+__all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "validate"]
+
+#: Version of the ``to_dict()`` layout (bump on any incompatible change).
+SCHEMA_VERSION = "mcflow.validation/1"
+STATISTICS = ("ks", "l1", "g")
+#: Seed of the multinomial null simulation.  Fixed on purpose: the null is a
+#: numerical evaluation of a distribution, not part of the tested randomness,
+#: and a fixed one makes every p-value a deterministic function of the data.
+_NULL_SEED = 0x6D63666C6F77
+_SIGMA_STEP = 1e-3
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """Outcome of one validation layer.
+
+    Attributes
+    ----------
+    name : str
+        ``"exact"``, ``"mc_vs_exact"`` or ``"mc_vs_claimed"``.
+    status : str
+        ``"pass"``, ``"fail"`` or ``"skipped"``.
+    message : str
+        One line a person can act on.
+    statistics : dict
+        The layer's numbers (statistics and p-values, or masses and thresholds).
+    """
+
+    name: str
+    status: str
+    message: str
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view."""
+        return {"name": self.name, "status": self.status, "message": self.message,
+                "statistics": _jsonable(self.statistics)}
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationResult:
+    """Everything :func:`validate` found; ``verdict`` is the one-word answer.
+
+    The top-level statistics (``ks_statistic``, ``l1``, ``g_statistic`` and
+    their p-values) are those of the end-to-end layer, Monte Carlo against the
+    claimed p_Y.  ``expected`` holds the claimed probability of each bin of
+    ``histogram`` (same order); the under/overflow and non-finite cells'
+    expectations are in ``expected_underflow``, ``expected_overflow`` and
+    ``expected_nonfinite``.
+    """
+
+    verdict: str
+    transform: str
+    n: int
+    seed: int | None
+    mu: float
+    sigma: float
+    alpha: float
+    alpha_per_test: float
+    tolerance: float | None
+    histogram: Histogram
+    expected: np.ndarray
+    expected_underflow: float
+    expected_overflow: float
+    expected_nonfinite: float
+    exact: np.ndarray | None
+    layers: tuple[LayerResult, ...]
+    ks_statistic: float
+    ks_pvalue: float
+    ks_asymptotic_pvalue: float
+    l1: float
+    l1_pvalue: float
+    g_statistic: float
+    g_pvalue: float
+    normalization: float
+    expected_normalization: float
+    quadrature_error: float
+    detection_limit: float
+    required_n: int | None
+    sigma_detection: float | None
+    worst_bins: tuple[dict[str, float], ...]
+    replicates: int
+    seconds: dict[str, float]
+    default_bins: bool
+    transform_object: Transform | None = field(default=None, repr=False)
+    pdf_function: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    critical_values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the verdict is ``"pass"``."""
+        return self.verdict == "pass"
+
+    @property
+    def failed_layers(self) -> tuple[str, ...]:
+        """Names of the layers that failed."""
+        return tuple(layer.name for layer in self.layers if layer.status == "fail")
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The layers' messages, failures first."""
+        ordered = sorted(self.layers, key=lambda layer: layer.status != "fail")
+        return tuple(f"[{layer.name}] {layer.message}" for layer in ordered)
+
+    def summary(self) -> str:
+        """Return a few lines for a terminal or an assertion message."""
+        lines = [
+            f"{self.verdict.upper()}: {self.transform}, n = {self.n:,}, seed = {self.seed}, "
+            f"alpha = {self.alpha:g}",
+            f"  KS D = {self.ks_statistic:.3e} (p = {self.ks_pvalue:.3g}), "
+            f"L1 = {self.l1:.3e} (p = {self.l1_pvalue:.3g}), "
+            f"G = {self.g_statistic:.4g} (p = {self.g_pvalue:.3g})",
+            f"  normalization = {self.normalization:.6g} "
+            f"(expected {self.expected_normalization:.6g}); "
+            f"detection limit L1 = {self.detection_limit:.2e}",
+        ]
+        lines += [f"  {message}" for message in self.messages]
+        if self.verdict != "pass" and self.worst_bins:
+            worst = ", ".join(
+                f"[{b['lo']:.4g}, {b['hi']:.4g}) z = {b['residual']:+.1f}" for b in self.worst_bins
+            )
+            lines.append(f"  worst bins: {worst}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view with a versioned schema (see the README)."""
+        h = self.histogram
+        return _jsonable({
+            "schema": SCHEMA_VERSION,
+            "mcflow_version": __version__,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "failed_layers": list(self.failed_layers),
+            "transform": self.transform,
+            "n": self.n,
+            "seed": self.seed,
+            "mu": self.mu,
+            "sigma": self.sigma,
+            "alpha": self.alpha,
+            "alpha_per_test": self.alpha_per_test,
+            "tolerance": self.tolerance,
+            "statistics": {
+                "ks_statistic": self.ks_statistic,
+                "ks_pvalue": self.ks_pvalue,
+                "ks_asymptotic_pvalue": self.ks_asymptotic_pvalue,
+                "l1": self.l1,
+                "l1_pvalue": self.l1_pvalue,
+                "g_statistic": self.g_statistic,
+                "g_pvalue": self.g_pvalue,
+            },
+            "normalization": self.normalization,
+            "expected_normalization": self.expected_normalization,
+            "quadrature_error": self.quadrature_error,
+            "detection_limit": self.detection_limit,
+            "required_n": self.required_n,
+            "sigma_detection": self.sigma_detection,
+            "replicates": self.replicates,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "worst_bins": list(self.worst_bins),
+            "histogram": {
+                **h.to_dict(),
+                "expected": self.expected.tolist(),
+                "expected_underflow": self.expected_underflow,
+                "expected_overflow": self.expected_overflow,
+                "expected_nonfinite": self.expected_nonfinite,
+                "exact": None if self.exact is None else self.exact.tolist(),
+                "default_bins": self.default_bins,
+            },
+            "seconds": self.seconds,
+        })
+
+    def report(self, directory: str, **options: Any) -> Any:
+        """Write an HTML/Markdown/JSON report of this result (see :mod:`mcflow.report`)."""
+        from mcflow.report import write_report
+
+        return write_report([self], directory, **options)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "nan"
+        if math.isinf(number):
+            return "inf" if number > 0 else "-inf"
+        return number
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, (bool, np.bool_)):
+        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {value}")
+    return value
+
+
+def _check_tolerance(tolerance: Any) -> float | None:
+    if tolerance is None:
+        return None
+    try:
+        value = float(tolerance)
+    except (TypeError, ValueError):
+        raise TypeError(f"tolerance must be a positive number or None, got {tolerance!r}") from None
+    if not (value > 0.0 and math.isfinite(value)):
+        raise ValueError(f"tolerance must be a positive finite L1 distance, got {value}")
+    return value
+
+
+def _claimed_pdf(transform: Transform, pdf: Callable[..., Any] | None, mu: float, sigma: float
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    if pdf is None:
+        if not transform.has_density:
+            raise ValueError(
+                f"pdf is None and transform {transform.name!r} has no inverse and "
+                "log_abs_det_jacobian to derive p_Y from; pass pdf=... (a vectorized "
+                "callable p_Y(y))"
+            )
+        return functools.partial(_derived_pdf, transform, mu=mu, sigma=sigma)
+    if not callable(pdf):
+        raise TypeError(f"pdf must be a callable p_Y(y: ndarray) -> ndarray, got {pdf!r}")
+
+    def checked(y: np.ndarray) -> np.ndarray:
+        values = np.asarray(pdf(y), dtype=np.float64)
+        if values.shape != np.shape(y):
+            raise ValueError(
+                f"pdf returned shape {values.shape} for input shape {np.shape(y)}; it must "
+                "be vectorized (elementwise over an ndarray)"
+            )
+        return values
+
+    return checked
+
+
+def _derived_pdf(transform: Transform, y: np.ndarray, *, mu: float, sigma: float) -> np.ndarray:
+    return density(transform, y, mu, sigma)
+
+
+def _cell_masses_exact(transform: Transform, edges: np.ndarray, mu: float, sigma: float
+                       ) -> np.ndarray:
+    """Exact masses of [underflow, bins..., overflow] through T's inverse."""
+    lo, hi = transform.support
+    boundaries = np.concatenate([[lo], edges, [hi]])
+    with np.errstate(all="ignore"):
+        x = transform.inverse_array(boundaries)
+    increasing = x[-2] >= x[1]
+    # Infinite support ends may not invert cleanly in user code: they map to
+    # the ends of the real line in T's direction.
+    if np.isnan(x[0]):
+        x[0] = -np.inf if increasing else np.inf
+    if np.isnan(x[-1]):
+        x[-1] = np.inf if increasing else -np.inf
+    if np.any(np.isnan(x)):
+        bad = boundaries[np.isnan(x)][0]
+        raise ValueError(
+            f"transform {transform.name!r}: inverse({bad}) is NaN inside the support "
+            f"{transform.support}; check the inverse or the support"
+        )
+    return normal_interval_probabilities(x[:-1], x[1:], mu, sigma)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    masses: np.ndarray  # [underflow, bins..., overflow]
+    errors: np.ndarray
+
+
+# Pieces from scale * 2**-40 to scale * 2**12 away from the edge.
+_GRADED_POWERS = np.arange(-40, 13)
+#: Absolute accuracy asked of each integral: masses below it are unobservable
+#: (they would need more than 1e25 samples to show up once).
+_ATOL = 1e-25
+
+
+def _integrate_tail(pdf: Callable[[np.ndarray], np.ndarray], far: float, edge: float,
+                    scale: float) -> tuple[float, float]:
+    """Integral of ``pdf`` from ``edge`` outwards to ``far`` (either side).
+
+    Adaptive quadrature cannot see mass it never samples: on (-inf, e0) the
+    nodes of one mapped interval may all miss a sliver such as (0, e0) where a
+    chi-square(1) density lives.  So the cell is cut into pieces growing
+    geometrically away from the bin edge (and at 0, where integrable
+    singularities sit), each integrated on its own, and only the far
+    remainder goes through the infinite-interval map.
+    """
+    direction = 1.0 if far > edge else -1.0
+    steps = scale * 2.0**_GRADED_POWERS
+    points = edge + direction * np.concatenate([[0.0], steps])
+    inside = (points - far) * direction < 0
+    points = points[inside]
+    if (edge < 0.0 < far) or (far < 0.0 < edge):
+        points = np.sort(np.append(points, 0.0))[::int(direction)]
+    ordered = np.sort(points)
+    masses, errors = (integrate_bins(pdf, ordered, atol=_ATOL) if ordered.size > 1
+                      else (np.zeros(0), np.zeros(0)))
+    outer = points[-1]
+    remainder, remainder_error = (0.0, 0.0)
+    if (far - outer) * direction > 0:
+        lo, hi = (outer, far) if direction > 0 else (far, outer)
+        remainder, remainder_error = integrate_interval(pdf, lo, hi, atol=_ATOL)
+    return float(masses.sum() + remainder), float(errors.sum() + remainder_error)
+
+
+def _cell_masses_claimed(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
+                         support: tuple[float, float]) -> _Claimed:
+    bin_masses, bin_errors = integrate_bins(pdf, edges, atol=_ATOL)
+    lo, hi = support
+    scale = float(max(np.max(np.abs(edges)), edges[-1] - edges[0]))
+    under, under_error = (0.0, 0.0) if not lo < edges[0] else _integrate_tail(
+        pdf, lo, float(edges[0]), scale)
+    over, over_error = (0.0, 0.0) if not edges[-1] < hi else _integrate_tail(
+        pdf, hi, float(edges[-1]), scale)
+    return _Claimed(
+        masses=np.concatenate([[under], bin_masses, [over]]),
+        errors=np.concatenate([[under_error], bin_errors, [over_error]]),
+    )
+
+
+def _cells(h: Histogram) -> np.ndarray:
+    return np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]]).astype(np.int64)
+
+
+def _with_deficit(masses: np.ndarray, floor: float) -> np.ndarray:
+    """Append the non-finite cell: the mass the cells leave out (0 within ``floor``)."""
+    deficit = 1.0 - float(masses.sum())
+    deficit = 0.0 if abs(deficit) <= floor else max(deficit, 0.0)
+    cells = np.concatenate([np.clip(masses, 0.0, None), [deficit]])
+    return cells / cells.sum()
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_null(n: int, digest: str, replicates: int, probabilities: bytes) -> NullDistribution:
+    del digest  # part of the cache key only
+    return simulate_null(n, np.frombuffer(probabilities), replicates=replicates, seed=_NULL_SEED)
+
+
+def _null(n: int, probabilities: np.ndarray, replicates: int) -> NullDistribution:
+    raw = np.ascontiguousarray(probabilities, dtype=np.float64).tobytes()
+    return _cached_null(n, hashlib.sha1(raw).hexdigest(), replicates, raw)
+
+
+def _mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: NullDistribution,
+              alpha_per_test: float, against: str) -> LayerResult:
+    n = int(cells.sum())
+    observed = {
+        "ks": ks_statistic(cells, probabilities),
+        "l1": l1_statistic(cells, probabilities),
+        "g": g_statistic(cells, probabilities),
+    }
+    pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
+    statistics: dict[str, Any] = {
+        "ks_statistic": observed["ks"], "ks_pvalue": pvalues["ks"],
+        "ks_asymptotic_pvalue": kolmogorov_pvalue(observed["ks"], n),
+        "l1": observed["l1"], "l1_pvalue": pvalues["l1"],
+        "g_statistic": observed["g"], "g_pvalue": pvalues["g"],
+        "alpha_per_test": alpha_per_test,
+    }
+    failing = [key for key in STATISTICS if pvalues[key] <= alpha_per_test]
+    impossible = np.flatnonzero((probabilities == 0) & (cells > 0))
+    if impossible.size:
+        statistics["impossible_cells"] = impossible.tolist()
+    if failing:
+        named = ", ".join(f"{key.upper()} p = {pvalues[key]:.3g}" for key in failing)
+        message = (f"the sample disagrees with the {against}: {named} "
+                   f"(<= {alpha_per_test:.3g} per test)")
+        if impossible.size:
+            message += (f"; {int(cells[impossible].sum())} samples fell where the {against} "
+                        "has zero mass")
+        return LayerResult(name, "fail", message, statistics)
+    smallest = min(pvalues.values())
+    return LayerResult(name, "pass", f"consistent with the {against} (smallest p = {smallest:.3g})",
+                       statistics)
+
+
+def _exact_layer(claimed_cells: np.ndarray, exact_cells: np.ndarray, numerical_floor: float,
+                 material_floor: float, normalization: float, expected_normalization: float
+                 ) -> LayerResult:
+    l1_exact = float(np.abs(claimed_cells - exact_cells).sum())
+    threshold = max(numerical_floor, material_floor)
+    worst = int(np.argmax(np.abs(claimed_cells - exact_cells)))
+    statistics = {"l1_exact": l1_exact, "threshold": threshold,
+                  "numerical_floor": numerical_floor, "normalization": normalization,
+                  "expected_normalization": expected_normalization, "worst_cell": worst}
+    if abs(normalization - expected_normalization) > threshold:
+        return LayerResult(
+            "exact", "fail",
+            f"p_Y integrates to {normalization:.6g} over the support, expected "
+            f"{expected_normalization:.6g}", statistics)
+    if l1_exact > threshold:
+        return LayerResult(
+            "exact", "fail",
+            f"the claimed p_Y puts the wrong mass in the bins: L1 to the exact masses "
+            f"= {l1_exact:.3e} > {threshold:.1e} (worst cell {worst})", statistics)
+    return LayerResult("exact", "pass",
+                       f"bin masses match the exact ones (L1 = {l1_exact:.2e} <= {threshold:.1e})",
+                       statistics)
+
+
+def validate(
+    transform: Transform,
+    pdf: Callable[[np.ndarray], np.ndarray] | None = None,
+    *,
+    n: int = 10**7,
+    bins: int | np.ndarray | None = None,
+    range: tuple[float, float] | None = None,
+    seed: int | None = 0,
+    alpha: float = 0.01,
+    tolerance: float | None = None,
+    mu: float = 0.0,
+    sigma: float = 1.0,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> ValidationResult:
+    """Check a claimed density p_Y of Y = T(X), X ~ N(mu, sigma), against brute force.
+
+    Parameters
+    ----------
+    transform : Transform
+        T. With an inverse (a monotone bijection onto its support) the exact
+        layers run too.  Non-injective forwards work with an explicit ``pdf``.
+    pdf : callable, optional
+        Vectorized claimed density ``p_Y(y: ndarray) -> ndarray``.  Default:
+        derived from ``transform`` by the seed's Eq. (5).
+    n : int, default 1e7
+        Monte Carlo samples.
+    bins : int or array_like, optional
+        Default: equal-probability bins with refined tails (see
+        :func:`mcflow.edges.equal_probability_edges`).  An int needs ``range``.
+    range : (float, float), optional
+        Range for integer ``bins``.
+    seed : int, optional
+        Seed of the sample (the multinomial null uses its own fixed seed).
+    alpha : float, default 0.01
+        Probability that a correct density fails (split over the tests).
+    tolerance : float, optional
+        The L1 deviation you care about.  The verdict is ``"inconclusive"``
+        when this n cannot detect it (95% power); ``required_n`` then says how
+        many samples would.  The exact layer then fails only beyond it.
+    mu, sigma : float
+        Parameters of X.
+    threads : int, optional
+        Threads for the engine.
+    progress : callable, optional
+        ``progress(samples_done, n)`` during sampling.
+
+    Returns
+    -------
+    ValidationResult
+
+    Examples
+    --------
+    >>> import mcflow
+    >>> r = mcflow.validate(mcflow.transforms.Exp(), n=10**5)
+    >>> r.verdict
+    'pass'
+    """
+    started = time.perf_counter()
+    transform = check_transform(transform)
+    n = check_n(n)
+    mu, sigma = check_normal(mu, sigma)
+    alpha = _check_alpha(alpha)
+    tolerance = _check_tolerance(tolerance)
+    claimed_pdf = _claimed_pdf(transform, pdf, mu, sigma)
+    has_exact = transform.has_inverse
+
+    default_bins = bins is None
+    if default_bins:
+        if range is not None:
+            raise ValueError("range needs an integer bins; with bins=None the bins are automatic")
+        edges: Any = equal_probability_edges(transform, n, mu=mu, sigma=sigma, seed=seed)
+    elif isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        operator.index(bins)
+        edges = bins
+    else:
+        edges = bins
+
+    sampling_started = time.perf_counter()
+    h = run_histogram(transform, n, bins=edges, range=range, seed=seed, mu=mu, sigma=sigma,
+                      threads=threads, progress=progress)
+    sampling_seconds = time.perf_counter() - sampling_started
+    edges = h.edges
+
+    quadrature_started = time.perf_counter()
+    try:
+        claimed = _cell_masses_claimed(claimed_pdf, edges, transform.support)
+    except ValueError as error:
+        raise ValueError(f"pdf: {error}") from None
+    quadrature_error = float(claimed.errors.sum())
+    numerical_floor = 10.0 * quadrature_error + 1e-12
+    normalization = float(claimed.masses.sum())
+    claimed_probabilities = _with_deficit(claimed.masses, numerical_floor)
+    exact_masses = _cell_masses_exact(transform, edges, mu, sigma) if has_exact else None
+    quadrature_seconds = time.perf_counter() - quadrature_started
+
+    cells = _cells(h)
+    layers_run = 2 if has_exact else 1
+    alpha_per_test = alpha / (len(STATISTICS) * layers_run)
+    replicates = default_replicates(alpha_per_test)
+    null_started = time.perf_counter()
+    claimed_null = _null(n, claimed_probabilities, replicates)
+    limit = detection_limit(claimed_null, alpha_per_test)
+    null_seconds = time.perf_counter() - null_started
+
+    layers: list[LayerResult] = []
+    if exact_masses is not None:
+        exact_probabilities = _with_deficit(exact_masses, 1e-14)
+        expected_normalization = float(exact_masses.sum())
+        material_floor = tolerance if tolerance is not None else 0.01 * limit
+        claimed_with_deficit = np.concatenate([claimed.masses, [max(0.0, 1 - normalization)]])
+        exact_with_deficit = np.concatenate([exact_masses, [max(0.0, 1 - expected_normalization)]])
+        layers.append(_exact_layer(claimed_with_deficit, exact_with_deficit, numerical_floor,
+                                   material_floor, normalization, expected_normalization))
+        exact_null = _null(n, exact_probabilities, replicates)
+        layers.append(_mc_layer("mc_vs_exact", cells, exact_probabilities, exact_null,
+                                alpha_per_test, "exact bin masses"))
+    else:
+        expected_normalization = 1.0
+        layers.append(LayerResult("exact", "skipped",
+                                  "no inverse: exact masses unavailable"))
+        layers.append(LayerResult("mc_vs_exact", "skipped",
+                                  "no inverse: exact masses unavailable"))
+    end_to_end = _mc_layer("mc_vs_claimed", cells, claimed_probabilities, claimed_null,
+                           alpha_per_test, "claimed p_Y")
+    if normalization > 1.0 + max(numerical_floor, 1e-9) and exact_masses is None:
+        end_to_end = LayerResult(
+            "mc_vs_claimed", "fail",
+            f"p_Y integrates to {normalization:.6g} over the support, more than 1",
+            end_to_end.statistics)
+    elif end_to_end.status == "fail" and claimed_probabilities[-1] > 0:
+        end_to_end = LayerResult(
+            "mc_vs_claimed", "fail",
+            f"{end_to_end.message}; p_Y integrates to {normalization:.6g}, so "
+            f"{n * claimed_probabilities[-1]:.4g} NaN/inf samples were expected and "
+            f"{h.nonfinite} seen (check the support and the normalization)",
+            end_to_end.statistics)
+    layers.append(end_to_end)
+
+    needed = required_n(n, claimed_null, alpha_per_test, tolerance) if tolerance else None
+    if any(layer.status == "fail" for layer in layers):
+        verdict = "fail"
+    elif tolerance is not None and limit > tolerance:
+        verdict = "inconclusive"
+        layers.append(LayerResult(
+            "resolution", "skipped",
+            f"n = {n:,} detects L1 deviations >= {limit:.2e} (95% power), not the requested "
+            f"tolerance {tolerance:.2e}; about n = {needed:,} would"))
+    else:
+        verdict = "pass"
+
+    sigma_detection = None
+    if exact_masses is not None:
+        shifted = _cell_masses_exact(transform, edges, mu, sigma * (1.0 + _SIGMA_STEP))
+        slope = float(np.abs(shifted - exact_masses).sum()) / _SIGMA_STEP
+        sigma_detection = limit / slope if slope > 0 else None
+
+    residuals = standardized_residuals(cells, claimed_probabilities)
+    worst = []
+    cell_lo = np.concatenate([[-np.inf], edges, [np.nan]])
+    cell_hi = np.concatenate([edges, [np.inf], [np.nan]])
+    for index, residual in worst_cells(cells, claimed_probabilities, k=5):
+        worst.append({
+            "cell": int(index), "lo": float(cell_lo[index]), "hi": float(cell_hi[index]),
+            "observed": int(cells[index]), "expected": float(n * claimed_probabilities[index]),
+            "residual": float(residual),
+        })
+    del residuals
+
+    stats = end_to_end.statistics
+    return ValidationResult(
+        verdict=verdict,
+        transform=transform.name,
+        n=n,
+        seed=h.seed,
+        mu=mu,
+        sigma=sigma,
+        alpha=alpha,
+        alpha_per_test=alpha_per_test,
+        tolerance=tolerance,
+        histogram=h,
+        expected=claimed_probabilities[1:-2].copy(),
+        expected_underflow=float(claimed_probabilities[0]),
+        expected_overflow=float(claimed_probabilities[-2]),
+        expected_nonfinite=float(claimed_probabilities[-1]),
+        exact=None if exact_masses is None else exact_masses[1:-1].copy(),
+        layers=tuple(layers),
+        ks_statistic=float(stats["ks_statistic"]),
+        ks_pvalue=float(stats["ks_pvalue"]),
+        ks_asymptotic_pvalue=float(stats["ks_asymptotic_pvalue"]),
+        l1=float(stats["l1"]),
+        l1_pvalue=float(stats["l1_pvalue"]),
+        g_statistic=float(stats["g_statistic"]),
+        g_pvalue=float(stats["g_pvalue"]),
+        normalization=normalization,
+        expected_normalization=expected_normalization,
+        quadrature_error=quadrature_error,
+        detection_limit=float(limit),
+        required_n=needed,
+        sigma_detection=sigma_detection,
+        worst_bins=tuple(worst),
+        replicates=replicates,
+        seconds={"sampling": sampling_seconds, "quadrature": quadrature_seconds,
+                 "null": null_seconds, "total": time.perf_counter() - started},
+        default_bins=default_bins,
+        transform_object=transform,
+        pdf_function=claimed_pdf,
+        critical_values={key: float(claimed_null.quantile(key, 1.0 - alpha_per_test))
+                         for key in STATISTICS},
+    )

@@ -1,0 +1,121 @@
+"""Reports: HTML, Markdown, JSON and PNG files, atomic writes, interrupted runs."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import matplotlib.image
+import numpy as np
+import pytest
+from scipy import stats
+
+from mcflow import figures, transforms
+from mcflow.cli import main
+from mcflow.report import write_report, write_text_atomically
+from mcflow.validate import SCHEMA_VERSION, validate
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images = []
+        self.sections = []
+        self.text = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "img":
+            self.images.append(attributes["src"])
+        if tag == "section":
+            self.sections.append(attributes.get("id"))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def results():
+    right = validate(transforms.Exp(), n=10**5)
+    wrong = validate(transforms.Exp(), lambda y: stats.lognorm.pdf(y, 1.2), n=10**5)
+    return right, wrong
+
+
+def _assert_png(path):
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    assert np.ptp(image) > 0  # not a blank canvas
+
+
+def test_report_files_and_their_content(tmp_path, results):
+    index = write_report(list(results), tmp_path / "report", names=["seed exp", "too wide"])
+    folder = index.parent
+    assert sorted(p.name for p in folder.iterdir() if p.suffix != ".png") == [
+        "index.html", "result.json", "summary.md"]
+    pngs = sorted(folder.glob("*.png"))
+    assert len(pngs) == 2 * 4 + 1  # four figures per case and the overview
+    for png in pngs:
+        _assert_png(png)
+
+    parser = _Collector()
+    parser.feed(index.read_text())
+    text = " ".join(parser.text)
+    assert parser.sections == ["seed exp", "too wide"]
+    assert len(parser.images) == 9 and all(s.startswith("data:image/png;base64,") for s in
+                                           parser.images)
+    for needle in ("PASS", "FAIL", "mc_vs_claimed", "underflow", "NaN", "detected with 95% power",
+                   "M samples/s", "numba"):
+        assert needle in text, needle
+
+    payload = json.loads((folder / "result.json").read_text())
+    assert payload["schema"] == SCHEMA_VERSION
+    assert payload["verdict"] == "fail"
+    assert [c["name"] for c in payload["cases"]] == ["seed exp", "too wide"]
+    assert {"numba", "numpy", "threads", "cpu"} <= set(payload["environment"])
+
+    summary = (folder / "summary.md").read_text()
+    assert "| seed exp | **PASS** |" in summary and "| too wide | **FAIL** |" in summary
+
+
+def test_interrupted_report_leaves_the_previous_one_intact(tmp_path, results, monkeypatch):
+    target = tmp_path / "report"
+    write_report([results[0]], target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(figures, "cdf_difference_figure", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report([results[1]], target)
+    after = {p.name: p.read_bytes() for p in target.iterdir()}
+    assert after == before  # no staging folder left, nothing half-replaced
+
+
+def test_cli_report_and_interrupt_message(tmp_path, capsys, monkeypatch):
+    code = main(["validate", "exp", "--n", "1e5", "--report", str(tmp_path / "r"), "--quiet"])
+    assert code == 0
+    assert (tmp_path / "r" / "index.html").is_file()
+
+    import mcflow.validate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mcflow.validate, "run_histogram", interrupted)
+    code = main(["validate", "exp", "--n", "1e5", "--report", str(tmp_path / "s")])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_write_text_atomically_replaces_whole_files(tmp_path):
+    path = tmp_path / "a" / "b.txt"
+    write_text_atomically(path, "one")
+    write_text_atomically(path, "two")
+    assert path.read_text() == "two"
+    assert [p.name for p in path.parent.iterdir()] == ["b.txt"]

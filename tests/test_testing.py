@@ -1,0 +1,71 @@
+"""The pytest helper and plugin: messages that explain, seeds that reproduce."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from scipy import stats
+
+from mcflow import transforms
+from mcflow.testing import assert_density_matches, set_seed_policy
+
+
+def test_passing_check_returns_the_result():
+    result = assert_density_matches(transforms.Exp(), n=10**5)
+    assert result.passed
+
+
+def test_failure_message_carries_statistics_layer_and_worst_bins():
+    with pytest.raises(AssertionError) as failure:
+        assert_density_matches(transforms.Exp(), lambda y: stats.lognorm.pdf(y, 1.1), n=10**5)
+    message = str(failure.value)
+    for needle in ("failing layers: exact, mc_vs_claimed", "KS D =", "L1 =", "G =",
+                   "worst bins:", "reproduce with: pytest --mcflow-seed 0"):
+        assert needle in message, needle
+
+
+def test_inconclusive_fails_unless_allowed():
+    with pytest.raises(AssertionError, match="inconclusive"):
+        assert_density_matches(transforms.Exp(), n=10**4, tolerance=1e-4)
+    result = assert_density_matches(transforms.Exp(), n=10**4, tolerance=1e-4,
+                                    allow_inconclusive=True)
+    assert result.verdict == "inconclusive"
+
+
+def test_seed_policy_overrides_the_seed():
+    try:
+        set_seed_policy(seed=123)
+        assert assert_density_matches(transforms.Exp(), n=10**4, seed=5).seed == 123
+        set_seed_policy(vary=True)
+        seeds = {assert_density_matches(transforms.Exp(), n=10**4).seed for _ in range(3)}
+        assert len(seeds) == 3
+    finally:
+        set_seed_policy()
+    with pytest.raises(ValueError, match="exclusive"):
+        set_seed_policy(seed=1, vary=True)
+
+
+_USER_TEST = textwrap.dedent("""
+    from mcflow import transforms
+    from mcflow.testing import assert_density_matches
+
+    def test_exp():
+        r = assert_density_matches(transforms.Exp(), n=10**4)
+        print("SEED", r.seed)
+""")
+
+
+@pytest.mark.parametrize(("option", "expected"), [([], "SEED 0"),
+                                                  (["--mcflow-seed", "77"], "SEED 77")])
+def test_plugin_options_in_a_user_project(tmp_path, option, expected):
+    (tmp_path / "test_user.py").write_text(_USER_TEST)
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-s", "-q", "-p", "no:cacheprovider", *option,
+         str(tmp_path / "test_user.py")],
+        capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert expected in completed.stdout

@@ -1,0 +1,241 @@
+"""The validator: its verdicts on right and wrong densities, calibration, errors.
+
+Power tests state the n at which a bug is caught; calibration tests check that
+a correct density fails no more often than alpha says.  Every threshold is
+derived from the statistics stated next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+import mcflow
+from mcflow import transforms
+from mcflow.validate import SCHEMA_VERSION, validate
+
+
+def lognormal_pdf(y):
+    return stats.lognorm.pdf(y, 1.0)
+
+
+def missing_jacobian_pdf(y):
+    """The seed's p_Y without the |1/y| factor: p_X(log y)."""
+    with np.errstate(divide="ignore"):
+        return stats.norm.pdf(np.log(y))
+
+
+def test_seed_case_passes_every_layer():
+    r = validate(transforms.Exp(), n=10**6)
+    assert r.verdict == "pass" and r.passed
+    assert [layer.status for layer in r.layers] == ["pass", "pass", "pass"]
+    assert r.normalization == pytest.approx(1.0, abs=1e-9)
+    assert r.histogram.n == 10**6
+    assert r.expected.shape == r.histogram.counts.shape
+    assert r.expected.sum() + r.expected_underflow + r.expected_overflow == pytest.approx(1.0)
+    assert 0 < r.detection_limit < 0.05
+    assert r.sigma_detection is not None and 0 < r.sigma_detection < 0.05
+
+
+def test_missing_jacobian_fails_in_the_exact_layer_before_sampling_matters():
+    # The integral of p_X(log y) over y > 0 is E[e^X] = e^(1/2) = 1.6487.
+    r = validate(transforms.Exp(), missing_jacobian_pdf, n=10**4)
+    assert r.verdict == "fail"
+    exact = r.layers[0]
+    assert exact.name == "exact" and exact.status == "fail"
+    assert "p_Y integrates to 1.64872 over the support, expected 1" in exact.message
+    assert r.normalization == pytest.approx(math.exp(0.5), rel=1e-9)
+
+
+def test_one_percent_sigma_error_fails_at_1e7():
+    def slightly_wide(y):
+        return stats.lognorm.pdf(y, 1.01)
+
+    r = validate(transforms.Exp(), slightly_wide, n=10**7)
+    assert r.verdict == "fail"
+    assert "mc_vs_claimed" in r.failed_layers
+    assert r.layers[1].status == "pass"  # the sampler itself agrees with the exact masses
+    # The stated sensitivity in sigma is below the 1% error that was caught.
+    assert r.sigma_detection < 0.01
+
+
+def test_wrong_skew_sign_fails():
+    truth = transforms.SinhArcsinh(0.5, 1.5)
+    mirrored = transforms.SinhArcsinh(-0.5, 1.5)
+    r = validate(truth, lambda y: mcflow.density(mirrored, y), n=10**6)
+    assert r.verdict == "fail"
+    assert {"exact", "mc_vs_claimed"} <= set(r.failed_layers)
+
+
+def _forward_only_exp():
+    return mcflow.Transform(np.exp, vectorized=True, name="exp-forward-only")
+
+
+def test_tail_error_on_the_top_tenth_percent_fails_at_1e7():
+    # Right in the bulk, 10% too high on the top 0.1% of mass, renormalized:
+    # an L1 error of 2e-4 concentrated in the tail.  With only a forward map
+    # (no exact layer), the end-to-end G test catches it at n = 1e7.
+    cut = stats.lognorm.ppf(0.999, 1.0)
+    bulk_scale = (1 - 1.1 * 0.001) / 0.999
+
+    def tail_heavy(y):
+        return np.where(y > cut, 1.1, bulk_scale) * stats.lognorm.pdf(y, 1.0)
+
+    r = validate(_forward_only_exp(), tail_heavy, n=10**7)
+    assert r.verdict == "fail"
+    assert r.failed_layers == ("mc_vs_claimed",)
+    assert r.g_pvalue <= r.alpha_per_test
+
+
+CORRECT_CASES = [
+    ("exp", transforms.Exp(), 0.0, 1.0),
+    ("affine", transforms.Affine(1.0, -3.0), 0.5, 2.0),
+    ("sigmoid", transforms.Sigmoid(), 0.0, 1.5),
+    ("tanh", transforms.Tanh(), 0.3, 1.0),
+    ("softplus", transforms.Softplus(), 0.0, 1.0),
+    ("sinh_arcsinh", transforms.SinhArcsinh(0.5, 1.5), 0.0, 1.0),
+    ("power", transforms.Power(2.5), 3.0, 1.0),
+    ("normal_cdf", transforms.NormalCDF(), 0.0, 1.0),
+    ("cube", transforms.Cube(), 0.0, 1.0),
+    ("sinh", transforms.Sinh(), 0.0, 1.0),
+    ("chain", transforms.Chain(transforms.Affine(0.0, 0.5), transforms.Exp(),
+                               transforms.Softplus()), 0.0, 1.0),
+]
+
+
+@pytest.mark.parametrize(("name", "transform", "mu", "sigma"), CORRECT_CASES,
+                         ids=[c[0] for c in CORRECT_CASES])
+def test_correct_density_of_every_builtin_passes_at_the_default_seed(name, transform, mu, sigma):
+    r = validate(transform, n=2 * 10**6, mu=mu, sigma=sigma)
+    assert r.verdict == "pass", r.summary()
+    assert r.normalization == pytest.approx(r.expected_normalization, abs=1e-8)
+
+
+def test_defective_density_of_power_counts_nan_samples():
+    # Power is defined on x >= 0 only: with mu = 0 half the samples are NaN and
+    # the density integrates to 1/2.  That is correct, and reported.
+    r = validate(transforms.Power(0.5), n=10**6)
+    assert r.verdict == "pass", r.summary()
+    assert r.normalization == pytest.approx(0.5, abs=1e-9)
+    assert r.expected_nonfinite == pytest.approx(0.5, abs=1e-9)
+    assert r.histogram.nan == pytest.approx(5 * 10**5, abs=5 * math.sqrt(2.5e5))
+
+
+@numba.njit
+def _square(x):
+    return x * x
+
+
+def test_non_injective_forward_with_a_singular_pdf_works():
+    # Y = X^2 is chi-square(1), whose density is infinite at 0 (integrable).
+    r = validate(mcflow.Transform(_square), lambda y: stats.chi2.pdf(y, 1), n=10**6)
+    assert r.verdict == "pass", r.summary()
+    assert r.layers[0].status == "skipped"
+    assert r.normalization == pytest.approx(1.0, abs=1e-8)
+
+
+def test_cube_density_with_its_singularity_passes():
+    r = validate(transforms.Cube(), n=10**6)
+    assert r.verdict == "pass", r.summary()
+
+
+def test_samples_outside_the_claimed_support_fail():
+    # Claim a half-normal (zero mass below 0) for Y = X: the impossible
+    # observations make G infinite.
+    r = validate(_forward_only_identity(), lambda y: 2 * stats.norm.pdf(y) * (y > 0), n=10**4)
+    assert r.verdict == "fail"
+    assert math.isinf(r.g_statistic)
+    assert "zero mass" in r.layers[-1].message
+
+
+def _forward_only_identity():
+    return mcflow.Transform(lambda x: x + 0.0, name="identity")
+
+
+def test_tolerance_too_fine_for_n_is_inconclusive_and_says_how_many():
+    r = validate(transforms.Exp(), n=10**4, tolerance=1e-3)
+    assert r.verdict == "inconclusive"
+    assert r.required_n > 10**4
+    # Quantiles of the null L1 scale as n^-1/2: required_n ~ n (limit/tol)^2.
+    assert r.required_n == pytest.approx(10**4 * (r.detection_limit / 1e-3) ** 2, rel=0.01)
+    resolved = validate(transforms.Exp(), n=10**4, tolerance=10 * r.detection_limit)
+    assert resolved.verdict == "pass"
+
+
+def test_calibration_p_values_uniform_and_failure_rate_at_most_alpha():
+    # 500 independent seeds of a correct case.  Under the null each Monte Carlo
+    # p-value is (super-)uniform: a KS test of the 500 values against U(0, 1)
+    # rejects a calibrated test with probability 1e-3.  The gate's failures
+    # are Binomial(500, <= alpha): more than its 1 - 1e-3 quantile fails a
+    # calibrated gate with probability < 1e-3.
+    alpha = 0.05
+    seeds = range(1000, 1500)
+    pvalues = {"ks": [], "l1": [], "g": []}
+    failures = 0
+    for seed in seeds:
+        r = validate(transforms.Exp(), n=20_000, seed=seed, alpha=alpha)
+        pvalues["ks"].append(r.ks_pvalue)
+        pvalues["l1"].append(r.l1_pvalue)
+        pvalues["g"].append(r.g_pvalue)
+        failures += r.verdict == "fail"
+    for name, values in pvalues.items():
+        # Monte Carlo p-values are super-uniform: test only that they are not
+        # too small (one-sided: the empirical CDF must not exceed the uniform).
+        assert stats.kstest(values, "uniform", alternative="greater").pvalue > 1e-3, name
+    assert failures <= stats.binom.ppf(1 - 1e-3, len(seeds), alpha)
+
+
+def test_result_to_dict_is_versioned_json():
+    r = validate(transforms.Exp(), n=10**5)
+    payload = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert payload["schema"] == SCHEMA_VERSION
+    assert payload["verdict"] == "pass"
+    assert [layer["name"] for layer in payload["layers"]] == ["exact", "mc_vs_exact",
+                                                              "mc_vs_claimed"]
+    assert sum(payload["histogram"]["counts"]) == r.histogram.in_range
+    assert set(payload["statistics"]) == {"ks_statistic", "ks_pvalue", "ks_asymptotic_pvalue",
+                                          "l1", "l1_pvalue", "g_statistic", "g_pvalue"}
+
+
+def test_user_bins_override_the_default():
+    r = validate(transforms.Exp(), n=10**5, bins=50, range=(0.0, 10.0))
+    assert r.histogram.bins == 50
+    assert r.histogram.edges[-1] == 10.0
+    assert not r.default_bins
+
+
+def test_vectorized_transform_with_inverse_gets_the_exact_layers():
+    t = mcflow.Transform(np.exp, np.log, lambda x: x, vectorized=True)
+    r = validate(t, n=10**5)
+    assert [layer.status for layer in r.layers] == ["pass", "pass", "pass"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"alpha": 0.0}, ValueError, r"alpha must be in \(0, 1\), got 0.0"),
+        ({"alpha": 1.5}, ValueError, "alpha must be in"),
+        ({"tolerance": -1.0}, ValueError, "tolerance must be a positive"),
+        ({"pdf": 3.0}, TypeError, "pdf must be a callable"),
+        ({"range": (0, 1)}, ValueError, "range needs an integer bins"),
+        ({"n": 0}, ValueError, "n must be a positive integer"),
+        ({"sigma": -1.0}, ValueError, "sigma must be > 0"),
+        ({"pdf": lambda y: -np.ones_like(y)}, ValueError, r"pdf: .*must be >= 0"),
+        ({"pdf": lambda y: np.full_like(y, np.nan)}, ValueError, r"pdf: .*nan"),
+    ],
+)
+def test_bad_input_is_rejected(kwargs, error, match):
+    arguments = {"n": 1000, **kwargs}
+    pdf = arguments.pop("pdf", None)
+    with pytest.raises(error, match=match):
+        validate(transforms.Exp(), pdf, **arguments)
+
+
+def test_forward_only_transform_needs_a_pdf():
+    with pytest.raises(ValueError, match="has no inverse and log_abs_det_jacobian"):
+        validate(_forward_only_exp(), n=1000)
