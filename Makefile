@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # Compiled kernels are cached here, so only the first run pays for compilation.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-report lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,ops
+
+# Regenerates reports/bench/ (JSON, plot, and the Markdown table generated from the JSON).
+bench-report: $(STAMP)
+	$(BIN)/mcflow bench --n 1e8 --repeat 3 --json reports/bench/results.json \
+		--plot reports/bench/throughput.png --markdown reports/bench/README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check mcflow tests bench

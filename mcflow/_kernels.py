@@ -77,6 +77,29 @@ def _apply_transform_impl(transform, values, count):
 
 
 @jit(inline="always")
+def _padded_row(bins):
+    """Row length of a worker's counts: whole 64-byte lines plus one spare line.
+
+    Without the padding the counters at the end of one worker's row share a
+    cache line with the first bins of the next, and that line ping-pongs
+    between cores (measured: 2 threads gave 1.35x instead of 1.8x).
+    """
+    return ((bins + 5 + 7) // 8) * 8 + 8
+
+
+@jit(inline="always")
+def _scratch(workers):
+    """Each worker's block buffer and generator state, a spare cache line apart.
+
+    Separate small allocations can sit in one cache line; two threads writing
+    to it on every block make the line bounce between cores.
+    """
+    buffers = np.empty((workers, BLOCK + 16))
+    states = np.empty((workers, 16), dtype=np.uint64)
+    return buffers, states
+
+
+@jit(inline="always")
 def _worker_chunks(worker, workers, chunk_start, chunk_stop):
     span = chunk_stop - chunk_start
     return chunk_start + span * worker // workers, chunk_start + span * (worker + 1) // workers
@@ -94,11 +117,12 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
     bins = edges.size - 1
     lo = edges[0]
     hi = edges[bins]
-    counts = np.zeros((workers, bins + 5), dtype=np.int64)
+    counts = np.zeros((workers, _padded_row(bins)), dtype=np.int64)
+    buffers, states = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
-        buffer = np.empty(BLOCK)
-        state = np.empty(4, dtype=np.uint64)
+        buffer = buffers[worker]
+        state = states[worker]
         row = counts[worker]
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
@@ -110,7 +134,7 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
                     buffer[i] = mu + sigma * buffer[i]
                 apply_transform(transform, buffer, count)
                 bin_block(buffer, count, lo, hi, cell_scale, edges, cell_bins, lookup, row)
-    return counts
+    return counts[:, : bins + 5]
 
 
 @parallel_jit
@@ -121,9 +145,10 @@ def normals_chunks(key, chunk_start, chunk_stop, n, mu, sigma, out, workers):
     bitwise the ones :func:`histogram_chunks` transforms and bins.
     """
     base = chunk_start * CHUNK_SIZE
+    _, states = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
-        state = np.empty(4, dtype=np.uint64)
+        state = states[worker]
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
             begin = chunk * CHUNK_SIZE - base
@@ -139,12 +164,12 @@ def bin_values(values, edges, cell_scale, cell_bins, lookup, workers):
     bins = edges.size - 1
     lo = edges[0]
     hi = edges[bins]
-    counts = np.zeros((workers, bins + 5), dtype=np.int64)
+    counts = np.zeros((workers, _padded_row(bins)), dtype=np.int64)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, 0, values.size)
         bin_block(values[first:last], last - first, lo, hi, cell_scale, edges, cell_bins, lookup,
                   counts[worker])
-    return counts
+    return counts[:, : bins + 5]
 
 
 @parallel_jit
@@ -205,10 +230,11 @@ def normals_checksum(key, chunk_start, chunk_stop, n, workers):
     for benchmarks; the sum keeps the compiler from skipping the work.
     """
     totals = np.zeros(workers)
+    buffers, states = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
-        buffer = np.empty(BLOCK)
-        state = np.empty(4, dtype=np.uint64)
+        buffer = buffers[worker]
+        state = states[worker]
         total = 0.0
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)

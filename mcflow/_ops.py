@@ -18,6 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from mcflow._numba import jit
 
@@ -67,15 +70,32 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 # exp by Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, a degree-13
 # Taylor polynomial (truncation < 5e-18 relative) and an exact scaling by
-# 2**k from a table, split as 2**k1 * 2**k2 so subnormal results and overflow
-# come out right.  Branch-free, so block loops over it pipeline well: about
-# twice libm's throughput here, within 1.2 ulp of the true value (tested).
+# 2**k built from its IEEE bits, split as 2**k1 * 2**k2 so subnormal results
+# and overflow come out right.  Branch-free with no table, so LLVM vectorizes
+# block loops over it: several times libm's throughput, within 1.2 ulp of the
+# true value (tested).
 _LOG2E = 1.4426950408889634
 _LN2_HIGH = 6.93147180369123816490e-01  # low 32 bits zero: k * _LN2_HIGH is exact
 _LN2_LOW = 1.90821492927058770002e-10
 _EXP_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(14))
-_POW2_OFFSET = 550
-_POW2 = np.array([2.0**k for k in range(-_POW2_OFFSET, _POW2_OFFSET + 1)])
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """Reinterpret an int64's bits as a float64 (LLVM bitcast; vectorizes)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, arguments):
+        return builder.bitcast(arguments[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@jit(inline="always")
+def _power_of_two(k):
+    """2.0**k for an integer k in [-1022, 1023], from its exponent bits."""
+    return _float64_from_bits((k + np.int64(1023)) << np.int64(52))
 
 
 @jit(inline="always")
@@ -100,9 +120,9 @@ def fast_exp(x):
     p = p * r + c[2]
     p = p * r + c[1]
     p = p * r + c[0]
-    whole = np.intp(k)
-    half = whole >> 1
-    value = p * _POW2[half + _POW2_OFFSET] * _POW2[whole - half + _POW2_OFFSET]
+    whole = np.int64(k)
+    half = whole >> np.int64(1)
+    value = p * _power_of_two(half) * _power_of_two(whole - half)
     # Written as "not (x <= t)" so that NaN, which fails every comparison,
     # keeps the NaN the polynomial produced.
     value = value if not (x <= -746.0) else 0.0  # exp underflows to 0 (-inf too)

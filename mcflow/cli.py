@@ -212,8 +212,8 @@ def _run_check(args: argparse.Namespace) -> int:
     if args.report:
         from mcflow.report import write_report
 
-        index = write_report(list(outcome.results), args.report, title=f"mcflow check: "
-                             f"{config.source}")
+        index = write_report(list(outcome.results), args.report, names=list(outcome.names),
+                             title=f"mcflow check: {config.source}")
         if not args.quiet:
             print(f"report: {index}")
     return EXIT_CODES[outcome.verdict]

@@ -184,19 +184,26 @@ def residuals_figure(result: ValidationResult) -> Figure:
     residuals = standardized_residuals(cells, probabilities)
     colour = _VERDICT_COLOURS.get(result.verdict, "black")
     with plt.rc_context(_STYLE):
-        figure, axis = plt.subplots(figsize=(10, 3.6), layout="constrained")
+        figure, axis = plt.subplots(figsize=(12, 3.6), layout="constrained")
         finite = np.isfinite(residuals)
         axis.vlines(positions[finite], 0, residuals[finite], color=colour, lw=1)
         axis.plot(positions[finite], residuals[finite], "o", ms=2.5, color=colour)
         for level in (-3, 3):
             axis.axhline(level, color="grey", ls="--", lw=1)
         axis.axhline(0, color="black", lw=0.6)
-        for worst in result.worst_bins:
+        labels = []
+        for rank, worst in enumerate(result.worst_bins, start=1):
             index = worst["cell"]
             if index < positions.size and np.isfinite(residuals[index]):
-                axis.annotate(f"[{worst['lo']:.3g}, {worst['hi']:.3g})",
-                              (positions[index], residuals[index]), fontsize=7,
-                              xytext=(3, 4), textcoords="offset points")
+                axis.plot(positions[index], residuals[index], "o", ms=9, mfc="none",
+                          color="black")
+                axis.annotate(str(rank), (positions[index], residuals[index]), fontsize=7,
+                              xytext=(5, 5), textcoords="offset points")
+                labels.append(f"{rank}: [{worst['lo']:.4g}, {worst['hi']:.4g})  "
+                              f"z = {worst['residual']:+.1f}")
+        if labels:
+            axis.text(1.01, 1.0, "worst cells\n" + "\n".join(labels), transform=axis.transAxes,
+                      fontsize=7.5, va="top", family="monospace")
         axis.set(xlabel="claimed cumulative probability of the cell",
                  ylabel="(c - nP) / sqrt(nP(1-P))",
                  title=f"Standardized residuals, {result.transform}: {result.verdict.upper()}")
@@ -236,7 +243,7 @@ def cdf_difference_figure(result: ValidationResult) -> Figure:
         axis.set(xlabel="claimed CDF F(y) at the bin edges", ylabel="F_emp(y) - F(y)",
                  title=f"CDF difference, {result.transform}")
         axis.set_xlim(0, 1)
-        axis.legend(frameon=False, fontsize=8, loc="upper right")
+        axis.legend(frameon=True, framealpha=0.9, fontsize=8, loc="best")
     return figure
 
 

@@ -204,12 +204,27 @@ def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: 
     return f"""
 <section id="{html.escape(name)}">
 <h2>{html.escape(name)} <span class="badge {verdict}">{verdict.upper()}</span></h2>
-<p class="lead">{html.escape(result.messages[0] if result.messages else '')}</p>
+<p class="lead">{html.escape(_headline(result))}</p>
 <h3>Layers</h3>{layers}
 <div class="grid"><div><h3>Statistics</h3>{statistics}<h3>Sensitivity</h3>{sensitivity}</div>
 <div><h3>Run</h3>{setup}<h3>Accounting</h3>{accounting}<h3>Worst cells</h3>{worst}</div></div>
 <h3>Figures</h3>{images}
 </section>"""
+
+
+def _headline(result: ValidationResult) -> str:
+    """One sentence under the verdict: what was found and how sharp the check was."""
+    sharpness = (f"with n = {result.n:,} this check detects an L1 error of "
+                 f"{result.detection_limit:.2g} or more (95% power)")
+    if result.verdict == "pass":
+        ran = [layer.name for layer in result.layers if layer.status == "pass"]
+        return f"The claimed p_Y agrees in every layer that ran ({', '.join(ran)}); {sharpness}."
+    if result.verdict == "inconclusive":
+        return (f"No disagreement found, but {sharpness}, coarser than the tolerance "
+                f"{result.tolerance:g}; about n = {result.required_n:,} would resolve it.")
+    failing = [f"{layer.name}: {layer.message}" for layer in result.layers
+               if layer.status == "fail"]
+    return "Failed in " + "; ".join(failing) + "."
 
 
 _STYLE = """
@@ -311,7 +326,8 @@ def write_report(
 <p>{len(results)} case(s). The change of variables under test:
 p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(mu, sigma).</p>
 {overview}{''.join(sections)}
-<footer>{html.escape(json.dumps(env))}</footer></body></html>
+<h2>Environment</h2>{_table(list(env.items()), ("produced by", ""))}
+</body></html>
 """
         (staging / "summary.md").write_text(_summary_markdown(title, names, results, env))
         payload = {"schema": SCHEMA_VERSION, "title": title, "verdict": overall,

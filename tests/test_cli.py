@@ -91,8 +91,11 @@ def test_check_runs_every_case_with_one_budget(capsys, tmp_path):
         mu = 0.1
     """))
     out_json = tmp_path / "check.json"
-    code, out, _ = run(capsys, "check", str(config), "--json", str(out_json))
+    code, out, _ = run(capsys, "check", str(config), "--json", str(out_json), "--report",
+                       str(tmp_path / "report"))
     assert code == 0
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert '<section id="seed exp">' in page and '<section id="skewed">' in page
     assert "seed exp" in out and "skewed" in out
     assert "alpha = 0.02 overall (0.01 per case)" in out
     payload = json.loads(out_json.read_text())
