@@ -10,27 +10,59 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
-
-from mcflow import transforms
-from mcflow.density import density, log_density
-from mcflow.engine import Histogram, histogram, sample
-from mcflow.transform import Transform
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = _version("mcflow")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
+from mcflow import transforms
+from mcflow.density import density, log_density
+from mcflow.engine import Histogram, histogram, sample
+from mcflow.transform import Transform
+from mcflow.validation import ValidationResult, validate
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
 __all__ = [
     "Histogram",
     "Transform",
+    "ValidationResult",
     "__version__",
     "density",
     "histogram",
     "log_density",
+    "report",
     "sample",
     "transforms",
+    "validate",
 ]
+
+
+def report(results: ValidationResult | Sequence[ValidationResult], directory: str | Path,
+           **options: Any) -> Path:
+    """Write the HTML/Markdown/JSON report of one or more results into ``directory``.
+
+    Parameters
+    ----------
+    results : ValidationResult or sequence of them
+    directory : str or Path
+    **options
+        ``names=`` and ``title=`` of :func:`mcflow.reporting.write_report`.
+
+    Returns
+    -------
+    Path
+        The ``index.html`` written.
+    """
+    from mcflow.reporting import write_report  # matplotlib loads only when reporting
+
+    if isinstance(results, ValidationResult):
+        results = [results]
+    return write_report(list(results), directory, **options)
 
 
 def __dir__() -> list[str]:

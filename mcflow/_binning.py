@@ -4,7 +4,7 @@ Uniform and explicit (non-uniform) edges share one lookup: a uniform grid of
 cells over ``[lo, hi)`` with a table giving the bin at each cell's left end.
 A value's cell is one multiply away; at most a step or two along the edges
 then finds its bin.  For uniform bins each cell is a bin; for explicit edges
-the grid is eight times finer than the narrowest bin (capped), so a cell
+the grid is 32 times finer than the narrowest bin (capped), so a cell
 rarely straddles an edge and the branches stay predictable.  The result
 always agrees with the edges: ``edges[i] <= y < edges[i + 1]``.
 """
@@ -47,6 +47,9 @@ _CELLS_PER_NARROWEST_BIN = 32
 #: Largest number of bins (keeps the uniform lookup's rounding below _EDGE_MARGIN).
 MAX_BINS = 1 << 24
 _EDGE_MARGIN = 1e-6
+# Largest rounding drift of a value's position allowed, in cells (well below
+# _EDGE_MARGIN, so a value that far from a cell end is safely inside it).
+_ROUNDING_IN_CELLS = 1e-7
 _MAX_CELLS = 1 << 18
 
 
@@ -169,20 +172,27 @@ def make_binning(bins: int | np.ndarray | list, range: tuple[float, float] | Non
 def _with_lookup(edges: np.ndarray, uniform: bool) -> Binning:
     bins = edges.size - 1
     lo, hi = edges[0], edges[-1]
-    if uniform:
+    # How far (y - lo) * scale can drift from the exact position, in y units:
+    # the lookups trust a cell only this far from its ends, so a range narrow
+    # for its magnitude (1e6 + [0, 1e-3)) must use coarser cells, or one cell
+    # and a binary search over all edges.
+    rounding = 8.0 * float(np.spacing(max(abs(lo), abs(hi))))
+    finest = max(1, int(_ROUNDING_IN_CELLS * (hi - lo) / rounding))
+    direct = uniform and bins <= finest  # cell index = bin index
+    if direct:
         cells = bins
     else:
         narrowest = float(np.min(np.diff(edges)))
-        cells = int(min(_MAX_CELLS, max(bins, math.ceil(
+        cells = int(min(_MAX_CELLS, finest, max(bins, math.ceil(
             _CELLS_PER_NARROWEST_BIN * (hi - lo) / narrowest))))
     cell_scale = cells / (hi - lo)
-    if uniform:
+    if direct:
         cell_bins = np.minimum(np.arange(cells + 1), bins - 1)
     else:
         cell_starts = lo + np.arange(cells + 1) / cell_scale
         cell_bins = np.searchsorted(edges, cell_starts, side="right") - 1
     cell_bins = np.clip(cell_bins, 0, bins - 1).astype(np.int32)
-    if uniform:
+    if direct:
         lookup = LOOKUP_UNIFORM
     elif np.all(np.diff(cell_bins) <= 1):
         lookup = LOOKUP_FINE

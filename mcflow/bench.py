@@ -357,7 +357,7 @@ def write_results(data: dict[str, Any], json_path: str | Path | None = None,
                   plot_path: str | Path | None = None,
                   markdown_path: str | Path | None = None) -> None:
     """Write results JSON, plot and Markdown table (atomically)."""
-    from mcflow.report import write_text_atomically
+    from mcflow.reporting import write_text_atomically
 
     if json_path:
         write_text_atomically(json_path, json.dumps(data, indent=2) + "\n")

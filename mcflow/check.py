@@ -9,7 +9,7 @@ from typing import Any
 
 from mcflow.config import CheckConfig, ConfigError
 from mcflow.specs import parse_pdf, parse_transform
-from mcflow.validate import SCHEMA_VERSION, ValidationResult, validate
+from mcflow.validation import SCHEMA_VERSION, ValidationResult, validate
 
 __all__ = ["CheckOutcome", "run_check"]
 
@@ -65,7 +65,8 @@ class CheckOutcome:
 
 
 def run_check(config: CheckConfig, *, threads: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> CheckOutcome:
+              progress: Callable[[int, int], None] | None = None,
+              client: Any = None) -> CheckOutcome:
     """Validate every case with ``alpha / len(cases)`` each (Bonferroni).
 
     Parameters
@@ -76,6 +77,8 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
         Engine threads.
     progress : callable, optional
         ``progress(samples_done, samples_total)`` over all cases.
+    client : distributed.Client, optional
+        Sample on this Dask cluster.
 
     Returns
     -------
@@ -100,7 +103,7 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
 
         try:
             result = validate(transform, pdf, alpha=per_case_alpha, threads=threads,
-                              progress=report, **case.options)
+                              progress=report, client=client, **case.options)
         except (TypeError, ValueError) as error:
             raise ConfigError(f"case {case.name!r}: {error}") from None
         results.append(result)

@@ -54,6 +54,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="engine threads (default: all)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar and no table, only the exit code and errors")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="sample on a Dask cluster: a scheduler address, or 'local' to "
+                             "start a LocalCluster of worker processes (needs mcflow[dask])")
+    parser.add_argument("--dask-workers", type=int, default=None, metavar="N",
+                        help="workers of --dask local (default: one per core)")
+    parser.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up on an unreachable scheduler after this long (10)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -161,15 +168,32 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], No
         bar.close()
 
 
+@contextmanager
+def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
+    if not args.dask:
+        yield None
+        return
+    from mcflow.distributed import connect
+
+    client = connect(args.dask, workers=args.dask_workers, timeout=args.dask_timeout)
+    try:
+        yield client
+    finally:
+        cluster = client.cluster if args.dask == "local" else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def _write_json(path: Path, payload: Any) -> None:
-    from mcflow.report import write_text_atomically
+    from mcflow.reporting import write_text_atomically
 
     write_text_atomically(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
 def _run_validate(args: argparse.Namespace) -> int:
     from mcflow.specs import parse_pdf, parse_transform
-    from mcflow.validate import validate
+    from mcflow.validation import validate
 
     transform = parse_transform(args.spec)
     pdf = parse_pdf(args.pdf) if args.pdf else None
@@ -182,14 +206,15 @@ def _run_validate(args: argparse.Namespace) -> int:
         options.update(bins=args.bins, range=tuple(args.range))
     elif args.range is not None:
         raise _UsageError("--range needs --bins")
-    with _progress_bar(_show_progress(args.quiet), transform.name) as progress:
-        result = validate(transform, pdf, progress=progress, **options)
+    with _dask_client(args) as client, \
+            _progress_bar(_show_progress(args.quiet), transform.name) as progress:
+        result = validate(transform, pdf, progress=progress, client=client, **options)
     if not args.quiet:
         print(result.summary())
     if args.json:
         _write_json(args.json, result.to_dict())
     if args.report:
-        from mcflow.report import write_report
+        from mcflow.reporting import write_report
 
         index = write_report([result], args.report)
         if not args.quiet:
@@ -203,14 +228,14 @@ def _run_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.file)
     show = _show_progress(args.quiet)
-    with _progress_bar(show, "cases") as progress:
-        outcome = run_check(config, threads=args.threads, progress=progress)
+    with _dask_client(args) as client, _progress_bar(show, "cases") as progress:
+        outcome = run_check(config, threads=args.threads, progress=progress, client=client)
     if not args.quiet:
         print(outcome.table())
     if args.json:
         _write_json(args.json, outcome.to_dict())
     if args.report:
-        from mcflow.report import write_report
+        from mcflow.reporting import write_report
 
         index = write_report(list(outcome.results), args.report, names=list(outcome.names),
                              title=f"mcflow check: {config.source}")
@@ -259,10 +284,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcflow: interrupted; no partial report or JSON was written", file=sys.stderr)
         return EXIT_CODES["interrupted"]
-    except (_UsageError, SpecError, ConfigError, ValueError, TypeError, OSError) as error:
+    except (_UsageError, SpecError, ConfigError, ValueError, TypeError, OSError,
+            ImportError) as error:
         if os.environ.get("MCFLOW_DEBUG"):
             raise
         print(f"mcflow: error: {error} (set MCFLOW_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_CODES["usage"]
+    except Exception as error:  # a user's transform or pdf raising: never exit 1 ("fail")
+        if os.environ.get("MCFLOW_DEBUG"):
+            raise
+        print(f"mcflow: error: {type(error).__name__}: {error} (raised while running; set "
+              "MCFLOW_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_CODES["usage"]
 
 

@@ -75,6 +75,36 @@ class CheckConfig:
     source: Path
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_types(values: dict[str, Any], where: str) -> None:
+    """Reject values of the wrong type with the key named (not a traceback later)."""
+    for key, value in values.items():
+        if key in ("name", "transform", "pdf"):
+            good = isinstance(value, str) and bool(value.strip())
+            expected = "a non-empty string"
+        elif key == "n":
+            good = _is_number(value) or isinstance(value, str)
+            expected = "a number such as 1e7"
+        elif key == "range":
+            good = isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))
+            expected = "a list [lo, hi] of two numbers"
+        elif key == "bins":
+            good = (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, list) and all(map(_is_number, value)))
+            expected = "an integer or a list of edges"
+        elif key == "seed":
+            good = isinstance(value, int) and not isinstance(value, bool)
+            expected = "an integer"
+        else:  # mu, sigma, tolerance
+            good = _is_number(value)
+            expected = "a number"
+        if not good:
+            raise ConfigError(f"{where}: {key} must be {expected}, got {value!r}")
+
+
 def load_config(path: str | Path | None = None) -> CheckConfig:
     """Read the cases from ``pyproject.toml`` (default) or a given TOML file.
 
@@ -101,7 +131,11 @@ def load_config(path: str | Path | None = None) -> CheckConfig:
             raise ConfigError(f"{str(source)!r} has no [tool.mcflow] table with cases")
         table = document
     alpha = table.get("alpha", 0.01)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ConfigError(f"{str(source)!r}: [tool.mcflow] alpha must be a number in (0, 1), "
+                          f"got {alpha!r}")
     defaults = {key: table[key] for key in _DEFAULT_KEYS if key in table}
+    _check_types(defaults, f"{str(source)!r}: [tool.mcflow]")
     unknown = sorted(set(table) - _DEFAULT_KEYS - {"alpha", "cases"})
     if unknown:
         raise ConfigError(
@@ -126,6 +160,7 @@ def load_config(path: str | Path | None = None) -> CheckConfig:
             )
         if "transform" not in raw:
             raise ConfigError(f"{str(source)!r}: case {index} has no 'transform'")
+        _check_types(raw, f"{str(source)!r}: case {index}")
         name = str(raw.get("name", raw["transform"]))
         if name in names:
             raise ConfigError(f"{str(source)!r}: case name {name!r} is used twice")
@@ -133,6 +168,12 @@ def load_config(path: str | Path | None = None) -> CheckConfig:
         options = {**defaults, **{k: v for k, v in raw.items() if k in _DEFAULT_KEYS}}
         if "range" in options:
             options["range"] = tuple(options["range"])
+        if isinstance(options.get("n"), str):
+            try:
+                options["n"] = float(options["n"].replace("_", ""))
+            except ValueError:
+                raise ConfigError(f"{str(source)!r}: case {index}: n must be a number such as "
+                                  f"1e7, got {options['n']!r}") from None
         cases.append(Case(name=name, transform=str(raw["transform"]), pdf=raw.get("pdf"),
                           options=options))
     return CheckConfig(cases=tuple(cases), alpha=alpha, source=source)

@@ -29,6 +29,25 @@ _PILOT_SIZE = 400_000
 _PILOT_SPAWN_KEY = (0x70696C6F74,)
 
 
+#: Narrowest bin, in ulps: float64 rounding of T(x) moves a value by half an
+#: ulp, which biases a bin's count by up to 1 / (this many) relative.
+_MIN_BIN_ULPS = 2.0**20
+
+
+def _drop_unresolvable(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Merge bins too narrow for float64 (T saturating: sigmoid near 1 at large sigma)."""
+    kept: list[float] = []
+    for edge in edges:
+        near_end = (np.isfinite(hi) and hi - edge < _MIN_BIN_ULPS * np.spacing(hi)) or (
+            np.isfinite(lo) and edge - lo < _MIN_BIN_ULPS * np.spacing(abs(lo)))
+        if near_end:
+            continue
+        if kept and edge - kept[-1] < _MIN_BIN_ULPS * np.spacing(abs(edge)):
+            continue
+        kept.append(float(edge))
+    return np.asarray(kept)
+
+
 def quantile_levels(n: int, bulk_bins: int = 200) -> np.ndarray:
     """Cumulative probabilities of the edges: equal bulk bins, geometric tails.
 
@@ -107,7 +126,12 @@ def equal_probability_edges(
             )
         usable = levels[(levels >= 50.0 / pilot.size) & (levels <= 1 - 50.0 / pilot.size)]
         edges = np.quantile(pilot, usable)
-    edges = np.unique(edges[np.isfinite(edges)])
+    # Only edges strictly inside the support: a T that saturates in float64
+    # (tanh -> 1.0) would otherwise give an edge at the support's end, and the
+    # values equal to it would land in a cell of zero claimed mass.
+    lo, hi = transform.support
+    edges = np.unique(edges[np.isfinite(edges) & (edges > lo) & (edges < hi)])
+    edges = _drop_unresolvable(edges, lo, hi)
     if edges.size < 2:
         raise ValueError(
             f"could not build default bins for transform {transform.name!r} (its values "

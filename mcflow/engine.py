@@ -145,6 +145,12 @@ class Histogram:
             return NotImplemented
         if not np.array_equal(self.edges, other.edges):
             raise ValueError("cannot add histograms with different edges")
+        for name in ("seed", "mu", "sigma", "transform", "stream"):
+            if getattr(self, name) != getattr(other, name):
+                raise ValueError(
+                    f"cannot add histograms of different runs: {name} is "
+                    f"{getattr(self, name)!r} and {getattr(other, name)!r}"
+                )
         return Histogram(
             counts=self.counts + other.counts,
             edges=self.edges,
@@ -252,6 +258,7 @@ def histogram(
     threads: int | None = None,
     progress: ProgressCallback | None = None,
     chunks: tuple[int, int] | None = None,
+    client: Any = None,
 ) -> Histogram:
     """Histogram ``n`` draws of Y = T(X), X ~ N(mu, sigma), in fixed memory.
 
@@ -277,6 +284,10 @@ def histogram(
     chunks : (int, int), optional
         Only the chunk range ``[start, stop)`` (for splitting a run across
         processes or machines; ``Histogram`` objects of disjoint ranges add).
+    client : distributed.Client, optional
+        Run the chunks as Dask tasks on this cluster (see
+        :mod:`mcflow.distributed`); the counts are bitwise those of a local
+        run.  ``threads`` is then ignored: each task uses its worker's threads.
 
     Returns
     -------
@@ -305,6 +316,8 @@ def histogram(
     mu, sigma = check_normal(mu, sigma)
     binning = make_binning(bins, range)
     threads = check_threads(threads)
+    if seed is None:  # one fresh entropy draw for the whole run, shared by every task
+        seed = np.random.SeedSequence()
     key = seed_key(seed)
     total_chunks = -(-n // CHUNK_SIZE)
     first, last = _check_chunks(chunks, total_chunks)
@@ -312,12 +325,19 @@ def histogram(
 
     row = np.zeros(binning.bins + 5, dtype=np.int64)
     started = time.perf_counter()
-    with _numba_threads(threads):
-        for batch_start, batch_stop in _batches(first, last, transform, threads):
-            row += _count_batch(transform, key, batch_start, batch_stop, n, mu, sigma,
-                                binning, threads)
-            if progress is not None:
-                progress(_samples_in(first, batch_stop, n), drawn_total)
+    if client is not None:
+        from mcflow.distributed import count_on_cluster
+
+        row, info = count_on_cluster(client, transform, seed, n, first, last, mu, sigma,
+                                     binning, progress=progress)
+        threads = info["workers"]
+    else:
+        with _numba_threads(threads):
+            for batch_start, batch_stop in _batches(first, last, transform, threads):
+                row += _count_batch(transform, key, batch_start, batch_stop, n, mu, sigma,
+                                    binning, threads)
+                if progress is not None:
+                    progress(_samples_in(first, batch_stop, n), drawn_total)
     seconds = time.perf_counter() - started
     bins_count = binning.bins
     counters = {name: int(row[bins_count + i]) for i, name in enumerate(COUNTER_NAMES)}

@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from mcflow.validate import ValidationResult
+    from mcflow.validation import ValidationResult
 
 __all__ = [
     "cdf_difference_figure",
@@ -266,9 +266,10 @@ def overview_figure(names: Sequence[str], results: Sequence[ValidationResult]) -
         positions = np.arange(len(results))
         axis.barh(positions, heights,
                   color=[_VERDICT_COLOURS.get(r.verdict, "grey") for r in results])
-        threshold = -math.log10(results[0].alpha_per_test)
-        axis.axvline(threshold, color="black", ls="--", lw=1,
-                     label=f"fail threshold (alpha per test {results[0].alpha_per_test:.2g})")
+        # Each case has its own threshold (alpha/3 or alpha/6 per test).
+        thresholds = [-math.log10(r.alpha_per_test) for r in results]
+        axis.vlines(thresholds, positions - 0.45, positions + 0.45, color="black",
+                    linestyles="--", lw=1.2, label="fail threshold (alpha per test)")
         axis.set_yticks(positions, [f"{n} ({r.verdict})" for n, r in zip(names, results,
                                                                             strict=True)])
         axis.invert_yaxis()

@@ -31,6 +31,8 @@ def _parse_parameters(name: str, text: str) -> dict[str, float]:
         key, sep, value = item.partition("=")
         if not sep:
             raise SpecError(f"transform spec {name!r}: parameter {item!r} must be key=value")
+        if key.strip() in parameters:
+            raise SpecError(f"transform spec {name!r}: parameter {key.strip()!r} is given twice")
         try:
             parameters[key.strip()] = float(value)
         except ValueError:
@@ -112,12 +114,32 @@ def parse_transform(spec: str) -> Transform:
         )
     target = load_object(spec, "transform")
     if not isinstance(target, Transform) and callable(target):
-        target = target()
+        target = _transform_from_callable(target, spec)
     if not isinstance(target, Transform):
         raise SpecError(
             f"transform {spec!r} is a {type(target).__name__}, not a mcflow.Transform"
         )
     return target
+
+
+def _transform_from_callable(target: Callable[..., Any], spec: str) -> Any:
+    """Call a zero-argument factory; wrap a one-argument function as a forward map."""
+    from numba.core.registry import CPUDispatcher
+
+    if isinstance(target, CPUDispatcher):
+        return Transform(target)
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return target()
+    required = [p for p in parameters if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(required) == 1:
+        return Transform(target)  # a scalar forward map, compiled with numba.njit
+    if not required:
+        return target()
+    raise SpecError(f"transform {spec!r} is a function of {len(required)} arguments; name a "
+                    "mcflow.Transform, a zero-argument factory or a one-argument forward map")
 
 
 def parse_pdf(spec: str) -> Callable[..., Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mcflow.transform import Transform
-from mcflow.validate import ValidationResult, validate
+from mcflow.validation import ValidationResult, validate
 
 __all__ = ["assert_density_matches", "seed_policy", "set_seed_policy"]
 

@@ -165,6 +165,15 @@ class ProgramTransform(Transform):
             lo, hi = sorted(ends)
         return lo, hi
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Ship the program only: the lazily built @njit views are rebuilt (and
+        # compiled) where they are used, e.g. on a Dask worker.
+        lazy = {"forward", "inverse", "log_abs_det_jacobian", "inverse_log_abs_det_jacobian"}
+        return {k: v for k, v in self.__dict__.items() if k not in lazy}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, ProgramTransform)

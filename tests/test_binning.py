@@ -39,11 +39,21 @@ def _awkward_values(edges, rng):
     return np.concatenate([on_edges, randoms, specials])
 
 
-@pytest.mark.parametrize(("bins", "range_"), [(1, (0.0, 1.0)), (200, (0.0, 20.0)),
-                                              (7, (-3.3, 1e-3)), (1000, (-1e-9, 1e-9))])
-def test_uniform_bins_match_definition(bins, range_):
+@pytest.mark.parametrize(("bins", "range_", "lookup"), [
+    (1, (0.0, 1.0), _binning.LOOKUP_UNIFORM),
+    (200, (0.0, 20.0), _binning.LOOKUP_UNIFORM),
+    (7, (-3.3, 1e-3), _binning.LOOKUP_UNIFORM),
+    (1000, (-1e-9, 1e-9), _binning.LOOKUP_UNIFORM),
+    # Narrow for their magnitude: the rounding of (y - lo) * scale is a sizeable
+    # fraction of a bin, so a table or a plain binary search must take over.
+    (1000, (1e6, 1e6 + 1e-3), _binning.LOOKUP_SEARCH),
+    (1000, (1.0, 1.0 + 1e-9), _binning.LOOKUP_SEARCH),
+    (50, (1e4, 1e4 + 1e-3), _binning.LOOKUP_SEARCH),
+    (50, (1e3, 1e3 + 1e-3), _binning.LOOKUP_UNIFORM),
+])
+def test_uniform_bins_match_definition(bins, range_, lookup):
     binning = _binning.make_binning(bins, range_)
-    assert binning.lookup == _binning.LOOKUP_UNIFORM
+    assert binning.lookup == lookup
     values = _awkward_values(binning.edges, np.random.default_rng(1))
     assert np.array_equal(_kernel_row(values, binning), _reference_row(values, binning.edges))
 
@@ -101,3 +111,13 @@ def test_matches_numpy_histogram_inside_the_range():
 def test_bad_bins_are_rejected_with_the_parameter_named(bins, range_, error, match):
     with pytest.raises(error, match=match):
         _binning.make_binning(bins, range_)
+
+
+def test_explicit_edges_far_from_zero_match_definition():
+    # Equal-probability-like edges around 1e5: the table must coarsen its
+    # cells for the rounding of (y - lo) * scale; results stay exact.
+    rng = np.random.default_rng(5)
+    edges = 1e5 + np.sort(rng.uniform(0.0, 1e-4, 120))
+    binning = _binning.make_binning(edges, None)
+    values = _awkward_values(edges, rng)
+    assert np.array_equal(_kernel_row(values, binning), _reference_row(values, edges))

@@ -163,3 +163,43 @@ def test_version_and_help(capsys):
     assert code == 0 and out.startswith("mcflow ")
     code, out, _ = run(capsys, "validate", "--help")
     assert code == 0 and "--tolerance" in out
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[tool.mcflow]\nalpha = 3.0\n[[tool.mcflow.cases]]\ntransform='exp'\n",
+         "alpha must be a number in (0, 1), got 3.0"),
+        ("[tool.mcflow]\nalpha = '0.01'\n[[tool.mcflow.cases]]\ntransform='exp'\n",
+         "alpha must be a number in (0, 1)"),
+        ("[tool.mcflow]\n[[tool.mcflow.cases]]\ntransform='exp'\npdf=5\n",
+         "case 0: pdf must be a non-empty string, got 5"),
+        ("[tool.mcflow]\n[[tool.mcflow.cases]]\ntransform='exp'\nrange=5\n",
+         "case 0: range must be a list [lo, hi]"),
+        ("[tool.mcflow]\nsigma='wide'\n[[tool.mcflow.cases]]\ntransform='exp'\n",
+         "[tool.mcflow]: sigma must be a number"),
+    ],
+)
+def test_config_values_of_the_wrong_type_exit_2_naming_the_key(capsys, tmp_path, body, message):
+    config = tmp_path / "pyproject.toml"
+    config.write_text(body)
+    code, _, err = run(capsys, "check", str(config))
+    assert code == 2
+    assert message in err
+
+
+def test_a_forward_function_spec_is_wrapped_and_a_repeated_key_refused(tmp_path, monkeypatch):
+    (tmp_path / "forwards.py").write_text("def softsign(x):\n    return x / (1.0 + abs(x))\n")
+    monkeypatch.chdir(tmp_path)
+    t = parse_transform("forwards:softsign")
+    assert t.forward(1.0) == 0.5
+    with pytest.raises(SpecError, match="'p' is given twice"):
+        parse_transform("power:p=2,p=3")
+
+
+def test_an_exception_inside_a_user_pdf_exits_2_not_1(capsys, tmp_path, monkeypatch):
+    (tmp_path / "broken_pdf.py").write_text("def pdf(y):\n    raise RuntimeError('boom')\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "validate", "exp", "--pdf", "broken_pdf:pdf", "--n", "1e4")
+    assert code == 2
+    assert "RuntimeError: boom" in err

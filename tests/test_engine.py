@@ -205,3 +205,10 @@ def test_float_n_like_1e5_is_accepted():
 def test_transform_argument_is_checked():
     with pytest.raises(TypeError, match=r"transform must be a mcflow\.Transform"):
         mcflow.histogram(np.exp, 100, bins=5, range=(0, 1))
+
+
+def test_histograms_of_different_runs_do_not_add():
+    a = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=1)
+    b = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=2)
+    with pytest.raises(ValueError, match="seed is 1 and 2"):
+        a + b  # noqa: B018

@@ -12,8 +12,8 @@ from scipy import stats
 
 from mcflow import figures, transforms
 from mcflow.cli import main
-from mcflow.report import write_report, write_text_atomically
-from mcflow.validate import SCHEMA_VERSION, validate
+from mcflow.reporting import write_report, write_text_atomically
+from mcflow.validation import SCHEMA_VERSION, validate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -101,16 +101,26 @@ def test_cli_report_and_interrupt_message(tmp_path, capsys, monkeypatch):
     assert code == 0
     assert (tmp_path / "r" / "index.html").is_file()
 
-    import mcflow.validate
+    import mcflow.validation
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mcflow.validate, "run_histogram", interrupted)
+    monkeypatch.setattr(mcflow.validation, "run_histogram", interrupted)
     code = main(["validate", "exp", "--n", "1e5", "--report", str(tmp_path / "s")])
     assert code == 130
     assert "interrupted" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_new_report_removes_figures_of_the_old_one(tmp_path, results):
+    target = tmp_path / "report"
+    write_report(list(results), target, names=["a", "b"])
+    (target / "notes.png").write_bytes(b"user file")
+    write_report([results[0]], target, names=["c"])
+    figures_now = sorted(p.name for p in target.glob("*.png"))
+    assert all(name.startswith("00-c-") for name in figures_now if name != "notes.png")
+    assert "notes.png" in figures_now  # never deletes files it did not write
 
 
 def test_write_text_atomically_replaces_whole_files(tmp_path):

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -23,11 +24,13 @@ import numba
 import numpy as np
 
 from mcflow import __version__
-from mcflow.validate import SCHEMA_VERSION, ValidationResult
+from mcflow.validation import SCHEMA_VERSION, ValidationResult
 
 __all__ = ["environment", "write_report", "write_text_atomically"]
 
 _SAMPLES_FOR_FIG1 = 10_000
+#: Names of the figures a report writes (only these are ever deleted as stale).
+_REPORT_FIGURE = re.compile(r"^(\d{2}-.+-fig\d-[a-z]+|overview)\.png$")
 
 
 def write_text_atomically(path: str | Path, text: str) -> Path:
@@ -336,9 +339,14 @@ p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(
                              for name, result in zip(names, results, strict=True)]}
         (staging / "result.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         (staging / "index.html").write_text(index_html)
-        # Publish: every file by an atomic rename, index.html last.
+        # Publish: every file by an atomic rename, index.html last; then remove
+        # figures of an earlier report that this one does not have.
+        published = {path.name for path in staging.iterdir()}
         for path in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
             os.replace(path, target / path.name)
+        for stale in target.glob("*.png"):
+            if stale.name not in published and _REPORT_FIGURE.match(stale.name):
+                stale.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / "index.html"

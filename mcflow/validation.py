@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
-import operator
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +36,7 @@ from mcflow.density import density
 from mcflow.edges import equal_probability_edges
 from mcflow.engine import Histogram, ProgressCallback, check_n, check_normal, check_transform
 from mcflow.engine import histogram as run_histogram
-from mcflow.quadrature import integrate_bins, integrate_interval, normal_interval_probabilities
+from mcflow.quadrature import integrate_bins, normal_interval_probabilities
 from mcflow.statistics import (
     NullDistribution,
     default_replicates,
@@ -47,7 +47,6 @@ from mcflow.statistics import (
     l1_statistic,
     required_n,
     simulate_null,
-    standardized_residuals,
     worst_cells,
 )
 from mcflow.transform import Transform
@@ -224,8 +223,8 @@ class ValidationResult:
         })
 
     def report(self, directory: str, **options: Any) -> Any:
-        """Write an HTML/Markdown/JSON report of this result (see :mod:`mcflow.report`)."""
-        from mcflow.report import write_report
+        """Write an HTML/Markdown/JSON report of this result (see :mod:`mcflow.reporting`)."""
+        from mcflow.reporting import write_report
 
         return write_report([self], directory, **options)
 
@@ -308,7 +307,8 @@ def _cell_masses_exact(transform: Transform, edges: np.ndarray, mu: float, sigma
                        ) -> np.ndarray:
     """Exact masses of [underflow, bins..., overflow] through T's inverse."""
     lo, hi = transform.support
-    boundaries = np.concatenate([[lo], edges, [hi]])
+    # Bins may reach past the support (a user's range): such cells hold no mass.
+    boundaries = np.clip(np.concatenate([[lo], edges, [hi]]), lo, hi)
     with np.errstate(all="ignore"):
         x = transform.inverse_array(boundaries)
     increasing = x[-2] >= x[1]
@@ -333,59 +333,151 @@ class _Claimed:
     errors: np.ndarray
 
 
-# Pieces from scale * 2**-40 to scale * 2**12 away from the edge.
-_GRADED_POWERS = np.arange(-40, 13)
 #: Absolute accuracy asked of each integral: masses below it are unobservable
 #: (they would need more than 1e25 samples to show up once).
 _ATOL = 1e-25
+#: 1e-10 relative is 1e6 times below the statistical resolution of a bin even
+#: at n = 1e10; asking for more only costs time where float64 runs out.
+_QUADRATURE = {"atol": _ATOL, "rtol": 1e-10, "max_levels": 40}
+_LARGEST = float(np.finfo(np.float64).max)
+_DECADES_PER_PIECE = 0.6  # pieces of a bin spanning decades grow by 4x
+_TAIL_FINE_POWERS = np.arange(-40, 1)
+
+
+def _graded_points(a: float, b: float, support: tuple[float, float]) -> np.ndarray:
+    """Extra cut points for [a, b] when it spans many decades or straddles 0.
+
+    Adaptive quadrature starts from a few nodes per interval and cannot find
+    mass it never samples, such as the bulk of [1e150, 1e295) sitting in its
+    first decade.  Cutting at 0 and at geometrically growing distances from it
+    gives every decade its own piece; likewise for distances to a finite end
+    of the support (tanh's density piles up against 1 over many decades).
+    """
+    points = []
+    lo, hi = support
+    if math.isfinite(hi) and hi - b > 0.0 and (hi - a) / (hi - b) > 1e3:
+        count = int(np.log10((hi - a) / (hi - b)) / _DECADES_PER_PIECE) + 2
+        points.extend(hi - np.geomspace(hi - b, hi - a, count)[1:-1])
+    if math.isfinite(lo) and a - lo > 0.0 and (b - lo) / (a - lo) > 1e3:
+        count = int(np.log10((b - lo) / (a - lo)) / _DECADES_PER_PIECE) + 2
+        points.extend(lo + np.geomspace(a - lo, b - lo, count)[1:-1])
+    if a < 0.0 < b:
+        shrinking = 4.0 ** -np.arange(1, 40)
+        points.append(0.0)
+        points.extend(a * shrinking)
+        points.extend(b * shrinking)
+    elif a > 0.0 and b / a > 1e3:
+        points.extend(np.geomspace(a, b, int(np.log10(b / a) / _DECADES_PER_PIECE) + 2)[1:-1])
+    elif b < 0.0 and a / b > 1e3:
+        points.extend(-np.geomspace(-b, -a, int(np.log10(a / b) / _DECADES_PER_PIECE) + 2)[1:-1])
+    return np.asarray(points, dtype=np.float64)
+
+
+def _integrate_cells(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
+                     support: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Integrals of ``pdf`` over each bin, bins spanning decades cut into pieces."""
+    cuts = [edges]
+    for a, b in itertools.pairwise(edges):
+        extra = _graded_points(float(a), float(b), support)
+        if extra.size:
+            cuts.append(extra[(extra > a) & (extra < b)])
+    grid = np.unique(np.concatenate(cuts))
+    masses, errors = integrate_bins(pdf, grid, **_QUADRATURE)
+    starts = np.searchsorted(grid, edges[:-1])
+    return np.add.reduceat(masses, starts), np.add.reduceat(errors, starts)
 
 
 def _integrate_tail(pdf: Callable[[np.ndarray], np.ndarray], far: float, edge: float,
                     scale: float) -> tuple[float, float]:
-    """Integral of ``pdf`` from ``edge`` outwards to ``far`` (either side).
+    """Integral of ``pdf`` from the outermost bin edge to the support's end ``far``.
 
-    Adaptive quadrature cannot see mass it never samples: on (-inf, e0) the
-    nodes of one mapped interval may all miss a sliver such as (0, e0) where a
-    chi-square(1) density lives.  So the cell is cut into pieces growing
-    geometrically away from the bin edge (and at 0, where integrable
-    singularities sit), each integrated on its own, and only the far
-    remainder goes through the infinite-interval map.
+    The cell is cut into pieces: fine ones next to the edge, pieces growing
+    geometrically out to the largest float (infinite ``far``) or shrinking
+    geometrically onto ``far`` (finite), and 0 when it lies inside, where
+    integrable singularities sit.  Mass beyond the largest float is not
+    representable in float64; ``far`` is therefore always a finite cut-off
+    (see :func:`_cutoffs`) and :func:`_saturation_masses` adds what lies beyond.
     """
     direction = 1.0 if far > edge else -1.0
-    steps = scale * 2.0**_GRADED_POWERS
-    points = edge + direction * np.concatenate([[0.0], steps])
-    inside = (points - far) * direction < 0
-    points = points[inside]
-    if (edge < 0.0 < far) or (far < 0.0 < edge):
-        points = np.sort(np.append(points, 0.0))[::int(direction)]
-    ordered = np.sort(points)
-    masses, errors = (integrate_bins(pdf, ordered, atol=_ATOL) if ordered.size > 1
-                      else (np.zeros(0), np.zeros(0)))
-    outer = points[-1]
-    remainder, remainder_error = (0.0, 0.0)
-    if (far - outer) * direction > 0:
-        lo, hi = (outer, far) if direction > 0 else (far, outer)
-        remainder, remainder_error = integrate_interval(pdf, lo, hi, atol=_ATOL)
-    return float(masses.sum() + remainder), float(errors.sum() + remainder_error)
+    end = far
+    with np.errstate(over="ignore", invalid="ignore"):
+        pieces = [edge + direction * scale * 2.0**_TAIL_FINE_POWERS,  # next to the edge
+                  edge + direction * scale * 2.0 ** np.arange(1, 1100),  # growing outwards
+                  end - (end - edge) * 2.0 ** -np.arange(0, 1075)]  # shrinking onto the end
+    points = np.concatenate([[edge, end], *pieces])
+    if (edge < 0.0 < end) or (end < 0.0 < edge):
+        points = np.append(points, 0.0)
+    points = points[np.isfinite(points)]
+    inside = ((points - edge) * direction >= 0) & ((end - points) * direction >= 0)
+    points = np.unique(points[inside])
+    masses, errors = integrate_bins(pdf, points, **_QUADRATURE)
+    return float(masses.sum()), float(errors.sum())
+
+
+def _cutoffs(support: tuple[float, float]) -> tuple[float, float]:
+    """Where float64 stops resolving a density near each end of the support.
+
+    Next to a finite end only the last float before it; towards infinity a
+    quarter of the largest float (so quadrature midpoints cannot overflow).
+    """
+    lo, hi = support
+    cut_lo = float(np.nextafter(lo, np.inf)) if math.isfinite(lo) else -_LARGEST / 4
+    cut_hi = float(np.nextafter(hi, -np.inf)) if math.isfinite(hi) else _LARGEST / 4
+    return cut_lo, cut_hi
+
+
+def _saturation_masses(transform: Transform, support: tuple[float, float], mu: float,
+                       sigma: float) -> tuple[float, float]:
+    """Exact masses of Y beyond the float64 cut-offs (rounded onto an end, or to inf).
+
+    No density given as a float64 function can describe them: tanh(x) is
+    exactly 1.0 for x > 19.1, exp(exp(x)) is inf for x > 6.56.  With an inverse
+    they are exact; the claimed cells get them added.
+    """
+    lo, hi = support
+    cut_lo, cut_hi = _cutoffs(support)
+    with np.errstate(all="ignore"):
+        x = transform.inverse_array(np.array([lo, cut_lo, cut_hi, hi]))
+    increasing = x[2] >= x[1]
+    if np.isnan(x[0]):
+        x[0] = -np.inf if increasing else np.inf
+    if np.isnan(x[3]):
+        x[3] = np.inf if increasing else -np.inf
+    if np.any(np.isnan(x)):
+        return 0.0, 0.0
+    below, above = normal_interval_probabilities(x[[0, 2]], x[[1, 3]], mu, sigma)
+    return float(below), float(above)
 
 
 def _cell_masses_claimed(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
                          support: tuple[float, float]) -> _Claimed:
-    bin_masses, bin_errors = integrate_bins(pdf, edges, atol=_ATOL)
-    lo, hi = support
+    bin_masses, bin_errors = _integrate_cells(pdf, edges, support)
+    cut_lo, cut_hi = _cutoffs(support)
     scale = float(max(np.max(np.abs(edges)), edges[-1] - edges[0]))
-    under, under_error = (0.0, 0.0) if not lo < edges[0] else _integrate_tail(
-        pdf, lo, float(edges[0]), scale)
-    over, over_error = (0.0, 0.0) if not edges[-1] < hi else _integrate_tail(
-        pdf, hi, float(edges[-1]), scale)
+    under, under_error = (0.0, 0.0) if not cut_lo < edges[0] else _integrate_tail(
+        pdf, cut_lo, float(edges[0]), scale)
+    over, over_error = (0.0, 0.0) if not edges[-1] < cut_hi else _integrate_tail(
+        pdf, cut_hi, float(edges[-1]), scale)
     return _Claimed(
         masses=np.concatenate([[under], bin_masses, [over]]),
         errors=np.concatenate([[under_error], bin_errors, [over_error]]),
     )
 
 
-def _cells(h: Histogram) -> np.ndarray:
-    return np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]]).astype(np.int64)
+def _cells(h: Histogram, support: tuple[float, float]) -> np.ndarray:
+    """Observed [underflow, bins..., overflow, non-finite] for the statistics.
+
+    An infinite value beyond an unbounded support end is a sample of the far
+    tail that overflowed float64 (exp of a large x): it belongs to the
+    outermost cell.  NaN, and infinities past a bounded support, are
+    non-finite outcomes the claimed density must account for.
+    """
+    lo, hi = support
+    neginf_in_tail = h.neginf if lo == -math.inf else 0
+    posinf_in_tail = h.posinf if hi == math.inf else 0
+    nonfinite = h.nan + (h.neginf - neginf_in_tail) + (h.posinf - posinf_in_tail)
+    return np.concatenate([[h.underflow + neginf_in_tail], h.counts,
+                           [h.overflow + posinf_in_tail, nonfinite]]).astype(np.int64)
 
 
 def _with_deficit(masses: np.ndarray, floor: float) -> np.ndarray:
@@ -433,11 +525,23 @@ def _mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Nul
                    f"(<= {alpha_per_test:.3g} per test)")
         if impossible.size:
             message += (f"; {int(cells[impossible].sum())} samples fell where the {against} "
-                        "has zero mass")
+                        "put zero mass")
         return LayerResult(name, "fail", message, statistics)
     smallest = min(pvalues.values())
     return LayerResult(name, "pass", f"consistent with the {against} (smallest p = {smallest:.3g})",
                        statistics)
+
+
+def _unresolved_layer(claimed: _Claimed, unresolved: np.ndarray, numerical_floor: float,
+                      limit: float) -> LayerResult:
+    errors = np.where(np.isfinite(claimed.errors), claimed.errors, np.inf)
+    worst = int(unresolved[0]) if unresolved.size else int(np.argmax(errors))
+    return LayerResult(
+        "exact", "skipped",
+        f"quadrature could not resolve the claimed p_Y in cell {worst} (error estimate "
+        f"{errors[worst]:.2g}, total {numerical_floor / 10:.2g} vs the detection limit "
+        f"{limit:.2g}): the exact comparison would not be trustworthy",
+        {"unresolved_cells": unresolved.tolist(), "worst_cell": worst})
 
 
 def _exact_layer(claimed_cells: np.ndarray, exact_cells: np.ndarray, numerical_floor: float,
@@ -478,6 +582,7 @@ def validate(
     sigma: float = 1.0,
     threads: int | None = None,
     progress: ProgressCallback | None = None,
+    client: Any = None,
 ) -> ValidationResult:
     """Check a claimed density p_Y of Y = T(X), X ~ N(mu, sigma), against brute force.
 
@@ -510,6 +615,8 @@ def validate(
         Threads for the engine.
     progress : callable, optional
         ``progress(samples_done, n)`` during sampling.
+    client : distributed.Client, optional
+        Draw the samples on this Dask cluster (bitwise the same counts).
 
     Returns
     -------
@@ -536,15 +643,12 @@ def validate(
         if range is not None:
             raise ValueError("range needs an integer bins; with bins=None the bins are automatic")
         edges: Any = equal_probability_edges(transform, n, mu=mu, sigma=sigma, seed=seed)
-    elif isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        operator.index(bins)
-        edges = bins
     else:
-        edges = bins
+        edges = bins  # validated by the engine
 
     sampling_started = time.perf_counter()
     h = run_histogram(transform, n, bins=edges, range=range, seed=seed, mu=mu, sigma=sigma,
-                      threads=threads, progress=progress)
+                      threads=threads, progress=progress, client=client)
     sampling_seconds = time.perf_counter() - sampling_started
     edges = h.edges
 
@@ -553,14 +657,22 @@ def validate(
         claimed = _cell_masses_claimed(claimed_pdf, edges, transform.support)
     except ValueError as error:
         raise ValueError(f"pdf: {error}") from None
+    saturation = (0.0, 0.0)
+    if has_exact:
+        saturation = _saturation_masses(transform, transform.support, mu, sigma)
+        claimed.masses[0] += saturation[0]
+        claimed.masses[-1] += saturation[1]
     quadrature_error = float(claimed.errors.sum())
-    numerical_floor = 10.0 * quadrature_error + 1e-12
+    unresolved = np.flatnonzero(~np.isfinite(claimed.errors) | ~np.isfinite(claimed.masses))
+    # A non-finite error would make every threshold infinite: such cells are
+    # reported, and the floor only ever counts finite error estimates.
+    numerical_floor = 10.0 * float(claimed.errors[np.isfinite(claimed.errors)].sum()) + 1e-12
     normalization = float(claimed.masses.sum())
     claimed_probabilities = _with_deficit(claimed.masses, numerical_floor)
     exact_masses = _cell_masses_exact(transform, edges, mu, sigma) if has_exact else None
     quadrature_seconds = time.perf_counter() - quadrature_started
 
-    cells = _cells(h)
+    cells = _cells(h, transform.support)
     layers_run = 2 if has_exact else 1
     alpha_per_test = alpha / (len(STATISTICS) * layers_run)
     replicates = default_replicates(alpha_per_test)
@@ -569,6 +681,7 @@ def validate(
     limit = detection_limit(claimed_null, alpha_per_test)
     null_seconds = time.perf_counter() - null_started
 
+    quadrature_resolved = unresolved.size == 0 and numerical_floor <= 0.01 * limit
     layers: list[LayerResult] = []
     if exact_masses is not None:
         exact_probabilities = _with_deficit(exact_masses, 1e-14)
@@ -576,8 +689,11 @@ def validate(
         material_floor = tolerance if tolerance is not None else 0.01 * limit
         claimed_with_deficit = np.concatenate([claimed.masses, [max(0.0, 1 - normalization)]])
         exact_with_deficit = np.concatenate([exact_masses, [max(0.0, 1 - expected_normalization)]])
-        layers.append(_exact_layer(claimed_with_deficit, exact_with_deficit, numerical_floor,
-                                   material_floor, normalization, expected_normalization))
+        if quadrature_resolved:
+            layers.append(_exact_layer(claimed_with_deficit, exact_with_deficit, numerical_floor,
+                                       material_floor, normalization, expected_normalization))
+        else:
+            layers.append(_unresolved_layer(claimed, unresolved, numerical_floor, limit))
         exact_null = _null(n, exact_probabilities, replicates)
         layers.append(_mc_layer("mc_vs_exact", cells, exact_probabilities, exact_null,
                                 alpha_per_test, "exact bin masses"))
@@ -621,17 +737,19 @@ def validate(
         slope = float(np.abs(shifted - exact_masses).sum()) / _SIGMA_STEP
         sigma_detection = limit / slope if slope > 0 else None
 
-    residuals = standardized_residuals(cells, claimed_probabilities)
     worst = []
     cell_lo = np.concatenate([[-np.inf], edges, [np.nan]])
     cell_hi = np.concatenate([edges, [np.inf], [np.nan]])
-    for index, residual in worst_cells(cells, claimed_probabilities, k=5):
+    # Samples where the claim has zero mass are the strongest evidence of all:
+    # they lead the list (their standardized residual is infinite).
+    impossible = [(int(i), math.inf) for i in
+                  np.flatnonzero((claimed_probabilities == 0) & (cells > 0))]
+    for index, residual in (impossible + worst_cells(cells, claimed_probabilities, k=5))[:5]:
         worst.append({
             "cell": int(index), "lo": float(cell_lo[index]), "hi": float(cell_hi[index]),
             "observed": int(cells[index]), "expected": float(n * claimed_probabilities[index]),
             "residual": float(residual),
         })
-    del residuals
 
     stats = end_to_end.statistics
     return ValidationResult(

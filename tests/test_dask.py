@@ -1,0 +1,158 @@
+"""Dask: bitwise-identical counts on a real LocalCluster, killed workers, clear errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import mcflow
+from mcflow import transforms
+from mcflow._binning import make_binning
+from mcflow._rng import CHUNK_SIZE
+from mcflow.cli import main
+
+distributed = pytest.importorskip("distributed")
+
+from mcflow.distributed import connect, count_on_cluster  # noqa: E402
+
+
+def _row(h):
+    return np.concatenate([h.counts, [h.underflow, h.overflow, h.neginf, h.posinf, h.nan]])
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_counts_identical_to_the_local_run(client):
+    n = 37 * CHUNK_SIZE + 1234
+    kwargs = {"bins": 64, "range": (-3.0, 8.0), "seed": 11, "mu": 0.2, "sigma": 1.1}
+    local = mcflow.histogram(transforms.SinhArcsinh(0.4, 1.2), n, **kwargs)
+    remote = mcflow.histogram(transforms.SinhArcsinh(0.4, 1.2), n, client=client, **kwargs)
+    assert np.array_equal(_row(local), _row(remote))
+    assert remote.n == n
+
+
+@pytest.mark.parametrize("task_chunks", [1, 3, 7, 64])
+def test_any_task_size_gives_the_same_counts(client, task_chunks):
+    n = 20 * CHUNK_SIZE + 17
+    binning = make_binning(50, (0.0, 10.0))
+    local = mcflow.histogram(transforms.Exp(), n, 50, (0.0, 10.0), seed=4)
+    row, info = count_on_cluster(client, transforms.Exp(), 4, n, 0, 21, 0.0, 1.0, binning,
+                                 task_chunks=task_chunks)
+    assert np.array_equal(row, _row(local))
+    assert info["tasks"] == -(-21 // task_chunks)
+
+
+@mcflow.Transform.__init__.__globals__["numba"].njit
+def _module_level_square(x):
+    return x * x
+
+
+def test_user_njit_and_vectorized_transforms_reach_the_workers(client):
+    n = 5 * CHUNK_SIZE
+    for transform in (mcflow.Transform(_module_level_square),
+                      mcflow.Transform(np.exp, vectorized=True, support=(0.0, np.inf))):
+        local = mcflow.histogram(transform, n, 30, (0.0, 9.0), seed=2)
+        remote = mcflow.histogram(transform, n, 30, (0.0, 9.0), seed=2, client=client)
+        assert np.array_equal(_row(local), _row(remote))
+
+
+def test_unpicklable_transform_is_refused_before_any_task(client):
+    lock = threading.Lock()
+
+    def forward(x):
+        with lock:
+            return np.exp(x)
+
+    transform = mcflow.Transform(forward, vectorized=True, support=(0.0, np.inf))
+    with pytest.raises(TypeError, match="cannot be sent to Dask workers"):
+        mcflow.histogram(transform, 10**5, 10, (0.0, 5.0), client=client)
+    assert not client.processing() or all(not tasks for tasks in client.processing().values())
+
+
+def _dead(pid):
+    """Gone, or a zombie its nanny has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line for line in status)
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(client):
+    # Kill one worker process while tasks run: its nanny restarts it, Dask
+    # reruns its tasks, and the counts still equal the local run exactly.
+    n = 4000 * CHUNK_SIZE  # 16 tasks of about 0.1 s
+    kwargs = {"bins": 100, "range": (0.0, 20.0), "seed": 21}
+    local = mcflow.histogram(transforms.Exp(), n, **kwargs)
+    pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    outcome = {}
+    first_task_done = threading.Event()
+
+    def run():
+        outcome["h"] = mcflow.histogram(transforms.Exp(), n, client=client,
+                                        progress=lambda done, total: first_task_done.set(),
+                                        **kwargs)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert first_task_done.wait(timeout=60)
+    assert worker.is_alive()  # the kill lands mid-run
+    os.kill(victim, signal.SIGKILL)
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    remote = outcome["h"]
+    assert np.array_equal(_row(remote), _row(local))
+    assert int(_row(remote).sum()) == n
+    assert _dead(victim)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_unreachable_scheduler_fails_fast_with_a_message():
+    started = time.perf_counter()
+    with pytest.raises(OSError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0\.0\.1:9'"):
+        connect("tcp://127.0.0.1:9", timeout=2.0)
+    assert time.perf_counter() - started < 30
+
+
+def test_cli_dask_local_matches_local_counts(tmp_path, capsys):
+    local_json = tmp_path / "local.json"
+    dask_json = tmp_path / "dask.json"
+    assert main(["validate", "exp", "--n", "3e5", "--quiet", "--json", str(local_json)]) == 0
+    assert main(["validate", "exp", "--n", "3e5", "--quiet", "--dask", "local",
+                 "--dask-workers", "2", "--json", str(dask_json)]) == 0
+    import json
+
+    local = json.loads(local_json.read_text())["histogram"]
+    remote = json.loads(dask_json.read_text())["histogram"]
+    assert local["counts"] == remote["counts"]
+
+
+def test_cli_unreachable_scheduler_exit_2(capsys):
+    code = main(["validate", "exp", "--n", "1e4", "--dask", "tcp://127.0.0.1:9",
+                 "--dask-timeout", "2"])
+    assert code == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+def test_importing_mcflow_does_not_import_dask():
+    code = ("import sys, mcflow, mcflow.validation; "
+            "print('distributed' in sys.modules, 'dask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
