@@ -211,4 +211,4 @@ def test_histograms_of_different_runs_do_not_add():
     a = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=1)
     b = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=2)
     with pytest.raises(ValueError, match="seed is 1 and 2"):
-        a + b  # noqa: B018
+        a + b
