@@ -158,9 +158,8 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], No
 
     def update(done: int, total: int) -> None:
         if bar.total != total:
-            bar.reset(total=total)
-        bar.n = done
-        bar.refresh()
+            bar.total = total
+        bar.update(done - bar.n)  # update() applies tqdm's delay and rate limits
 
     try:
         yield update

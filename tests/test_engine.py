@@ -212,3 +212,24 @@ def test_histograms_of_different_runs_do_not_add():
     b = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=2)
     with pytest.raises(ValueError, match="seed is 1 and 2"):
         a + b
+
+
+_PEAK_MEMORY_CHILD = """
+import resource, mcflow
+from mcflow import transforms
+mcflow.histogram(transforms.Exp(), 1000, 200, (0.0, 20.0))  # compile/load first
+h = mcflow.histogram(transforms.Exp(), {n}, 200, (0.0, 20.0))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, h.n)
+"""
+
+
+def test_peak_memory_does_not_grow_with_n():
+    # 1e6 and 2e8 samples (1.6 GB if materialized as float64): the peak RSS of
+    # the two processes must agree within 10 MB.
+    peaks = []
+    for n in (10**6, 2 * 10**8):
+        out = subprocess.run([sys.executable, "-c", _PEAK_MEMORY_CHILD.format(n=n)],
+                             check=True, capture_output=True, text=True).stdout.split()
+        assert int(out[1]) == n
+        peaks.append(int(out[0]) / 1024)  # ru_maxrss is in KiB on Linux
+    assert abs(peaks[1] - peaks[0]) < 10, peaks
