@@ -56,6 +56,7 @@ OP_NAMES = (
 )
 
 _LOG2 = math.log(2.0)
+_LN2 = _LOG2
 _LOG3 = math.log(3.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
@@ -127,6 +128,111 @@ def fast_exp(x):
     # keeps the NaN the polynomial produced.
     value = value if not (x <= -746.0) else 0.0  # exp underflows to 0 (-inf too)
     return value if not (x >= 710.0) else np.inf  # exp overflows (inf too)
+
+
+@intrinsic
+def _bits_of_float64(typingctx, value):
+    """Reinterpret a float64's bits as an int64 (LLVM bitcast; vectorizes)."""
+    if value != types.float64:
+        return None
+
+    def codegen(context, builder, signature, arguments):
+        return builder.bitcast(arguments[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+# log by fdlibm's reduction x = 2**k m, m in [sqrt(1/2), sqrt 2), f = m - 1,
+# s = f / (2 + f): log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))), with R the
+# exact atanh series to s^24 (truncation below 1e-21 relative).  Branch-free.
+_LOG_SERIES = tuple(2.0 / (2 * k + 1) for k in range(1, 13))
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+_SQRT2 = math.sqrt(2.0)
+
+
+@jit(inline="always")
+def fast_log(x):
+    """``log(x)`` to ~1 ulp, branch-free; log(0) = -inf, log(inf) = inf, log(x < 0) = NaN."""
+    subnormal = x < _SMALLEST_NORMAL
+    scaled = x * 18014398509481984.0 if subnormal else x  # 2**54 lifts subnormals
+    bits = _bits_of_float64(scaled)
+    exponent = ((bits >> np.int64(52)) & np.int64(0x7FF)) - np.int64(1023)
+    exponent = exponent - np.int64(54) if subnormal else exponent
+    mantissa = _float64_from_bits((bits & np.int64(0x000FFFFFFFFFFFFF))
+                                  | np.int64(0x3FF0000000000000))
+    big = mantissa > _SQRT2
+    mantissa = mantissa * 0.5 if big else mantissa
+    k = float(exponent + np.int64(1) if big else exponent)
+    f = mantissa - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    c = _LOG_SERIES
+    r = c[11]
+    r = r * z + c[10]
+    r = r * z + c[9]
+    r = r * z + c[8]
+    r = r * z + c[7]
+    r = r * z + c[6]
+    r = r * z + c[5]
+    r = r * z + c[4]
+    r = r * z + c[3]
+    r = r * z + c[2]
+    r = r * z + c[1]
+    r = r * z + c[0]
+    r = r * z
+    half_square = 0.5 * f * f
+    value = k * _LN2_HIGH - ((half_square - (s * (half_square + r) + k * _LN2_LOW)) - f)
+    value = value if x > 0.0 else (-np.inf if x == 0.0 else np.nan)
+    return value if x != np.inf else x  # log(inf) = inf; NaN already NaN
+
+
+@jit(inline="always")
+def fast_log1p(u):
+    """``log(1 + u)`` for u > -1, accurate for tiny u (rounding of 1 + u corrected)."""
+    v = 1.0 + u
+    return fast_log(v) - ((v - 1.0) - u) / v
+
+
+_SINH_TAYLOR = tuple(1.0 / math.factorial(2 * k + 1) for k in range(11))
+
+
+@jit(inline="always")
+def fast_sinh(x):
+    """``sinh(x)`` to a few ulp: odd Taylor series below 1, (e - 1/e)/2 above."""
+    # Branch-free: all three forms are computed and one is selected.
+    a = abs(x)
+    z = a * a
+    c = _SINH_TAYLOR
+    p = c[10]
+    p = p * z + c[9]
+    p = p * z + c[8]
+    p = p * z + c[7]
+    p = p * z + c[6]
+    p = p * z + c[5]
+    p = p * z + c[4]
+    p = p * z + c[3]
+    p = p * z + c[2]
+    p = p * z + c[1]
+    p = p * z + c[0]
+    small = a * p
+    e = fast_exp(a)
+    moderate = 0.5 * (e - 1.0 / e)
+    # Beyond 20, 1/e is below half an ulp; exp(a/2)^2 / 2 stays finite up to
+    # sinh's own overflow (exp(a) alone overflows from a = 709.78).
+    root = fast_exp(0.5 * a)
+    large = (0.5 * root) * root
+    value = small if a < 1.0 else (moderate if a < 20.0 else large)
+    return value if x >= 0.0 else -value  # NaN: -NaN
+
+
+@jit(inline="always")
+def fast_asinh(x):
+    """``asinh(x)`` to a few ulp: log1p(a + a^2 / (1 + sqrt(1 + a^2))), log(2a) when huge."""
+    a = abs(x)
+    moderate = fast_log1p(a + a * a / (1.0 + math.sqrt(1.0 + a * a)))
+    huge = fast_log(a) + _LN2
+    value = moderate if a < 268435456.0 else huge  # 2**28: a^2 + 1 == a^2 beyond
+    return value if x >= 0.0 else -value
 
 
 @jit(inline="always")
@@ -233,7 +339,7 @@ def op_forward(op, a, b, x):
     if op == SOFTPLUS:
         return _softplus(x)
     if op == SINH_ARCSINH:
-        return math.sinh((math.asinh(x) + a) * b)
+        return fast_sinh((fast_asinh(x) + a) * b)
     if op == POWER:
         return x**a if x >= 0.0 else np.nan
     if op == NORMAL_CDF:
@@ -241,7 +347,7 @@ def op_forward(op, a, b, x):
     if op == CUBE:
         return x * x * x
     if op == SINH:
-        return math.sinh(x)
+        return fast_sinh(x)
     return np.nan
 
 
@@ -354,6 +460,12 @@ def program_forward_block(ops, params, values, count):
             for i in range(count):
                 v = values[i]
                 values[i] = v * v * v
+        elif op == SINH_ARCSINH:
+            for i in range(count):
+                values[i] = fast_sinh((fast_asinh(values[i]) + a) * b)
+        elif op == SINH:
+            for i in range(count):
+                values[i] = fast_sinh(values[i])
         else:
             for i in range(count):
                 values[i] = op_forward(op, a, b, values[i])

@@ -58,8 +58,10 @@ def test_public_contract_example():
 
 
 @pytest.mark.parametrize("transform", [transforms.Exp(), mcflow.Transform(spiky),
-                                       mcflow.Transform(np.exp, vectorized=True)],
-                         ids=["program", "njit", "vectorized"])
+                                       mcflow.Transform(np.exp, vectorized=True),
+                                       transforms.Chain(transforms.SinhArcsinh(0.3, 1.4),
+                                                        transforms.Sinh())],
+                         ids=["program", "njit", "vectorized", "vectorized-block-ops"])
 def test_histogram_equals_binning_the_samples(transform):
     edges = np.linspace(-1.0, 4.0, 51)
     h = mcflow.histogram(transform, N_SMALL, bins=edges, seed=11, mu=0.3, sigma=1.2)
