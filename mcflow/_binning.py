@@ -172,6 +172,11 @@ def make_binning(bins: int | np.ndarray | list, range: tuple[float, float] | Non
 def _with_lookup(edges: np.ndarray, uniform: bool) -> Binning:
     bins = edges.size - 1
     lo, hi = edges[0], edges[-1]
+    if not math.isfinite(float(hi) - float(lo)):  # Python floats: overflow gives inf quietly
+        raise ValueError(
+            f"bins span [{lo:g}, {hi:g}], wider than the largest float64; "
+            "use edges within +-8e307 (values beyond go to the under/overflow counters)"
+        )
     # How far (y - lo) * scale can drift from the exact position, in y units:
     # the lookups trust a cell only this far from its ends, so a range narrow
     # for its magnitude (1e6 + [0, 1e-3)) must use coarser cells, or one cell

@@ -19,7 +19,7 @@ from scipy import special
 from mcflow.engine import sample
 from mcflow.transform import Transform
 
-__all__ = ["equal_probability_edges", "quantile_levels"]
+__all__ = ["MIN_BIN_ULPS", "equal_probability_edges", "quantile_levels"]
 
 _MIN_EXPECTED_PER_TAIL_BIN = 25.0
 _MIN_EXPECTED_PER_BULK_BIN = 50.0
@@ -31,18 +31,18 @@ _PILOT_SPAWN_KEY = (0x70696C6F74,)
 
 #: Narrowest bin, in ulps: float64 rounding of T(x) moves a value by half an
 #: ulp, which biases a bin's count by up to 1 / (this many) relative.
-_MIN_BIN_ULPS = 2.0**20
+MIN_BIN_ULPS = 2.0**20
 
 
 def _drop_unresolvable(edges: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Merge bins too narrow for float64 (T saturating: sigmoid near 1 at large sigma)."""
     kept: list[float] = []
     for edge in edges:
-        near_end = (np.isfinite(hi) and hi - edge < _MIN_BIN_ULPS * np.spacing(hi)) or (
-            np.isfinite(lo) and edge - lo < _MIN_BIN_ULPS * np.spacing(abs(lo)))
+        near_end = (np.isfinite(hi) and hi - edge < MIN_BIN_ULPS * np.spacing(abs(hi))) or (
+            np.isfinite(lo) and edge - lo < MIN_BIN_ULPS * np.spacing(abs(lo)))
         if near_end:
             continue
-        if kept and edge - kept[-1] < _MIN_BIN_ULPS * np.spacing(abs(edge)):
+        if kept and edge - kept[-1] < MIN_BIN_ULPS * np.spacing(abs(edge)):
             continue
         kept.append(float(edge))
     return np.asarray(kept)
@@ -130,7 +130,9 @@ def equal_probability_edges(
     # (tanh -> 1.0) would otherwise give an edge at the support's end, and the
     # values equal to it would land in a cell of zero claimed mass.
     lo, hi = transform.support
-    edges = np.unique(edges[np.isfinite(edges) & (edges > lo) & (edges < hi)])
+    # Edges beyond +-1e300 would make the binning's span overflow float64;
+    # values out there land in the under/overflow cells.
+    edges = np.unique(edges[(np.abs(edges) <= 1e300) & (edges > lo) & (edges < hi)])
     edges = _drop_unresolvable(edges, lo, hi)
     if edges.size < 2:
         raise ValueError(

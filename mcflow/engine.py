@@ -67,6 +67,10 @@ class Histogram:
         Wall time of the run.
     threads : int
         Threads used.
+    stream : str
+        Version of the random streams.
+    chunks : (int, int)
+        The chunk range ``[start, stop)`` these counts cover.
     """
 
     counts: np.ndarray
@@ -84,6 +88,7 @@ class Histogram:
     seconds: float = 0.0
     threads: int = 1
     stream: str = field(default=STREAM_VERSION)
+    chunks: tuple[int, int] = (0, 0)
 
     @property
     def bins(self) -> int:
@@ -145,12 +150,19 @@ class Histogram:
             return NotImplemented
         if not np.array_equal(self.edges, other.edges):
             raise ValueError("cannot add histograms with different edges")
+        if self.seed is None or other.seed is None:
+            raise ValueError("cannot add histograms drawn without an integer seed: "
+                             "nothing shows they come from the same streams")
         for name in ("seed", "mu", "sigma", "transform", "stream"):
             if getattr(self, name) != getattr(other, name):
                 raise ValueError(
                     f"cannot add histograms of different runs: {name} is "
                     f"{getattr(self, name)!r} and {getattr(other, name)!r}"
                 )
+        (a, b), (c, d) = self.chunks, other.chunks
+        if a < d and c < b:
+            raise ValueError(f"cannot add histograms of overlapping chunk ranges [{a}, {b}) and "
+                             f"[{c}, {d}): those samples would be counted twice")
         return Histogram(
             counts=self.counts + other.counts,
             edges=self.edges,
@@ -162,6 +174,8 @@ class Histogram:
             transform=self.transform,
             seconds=self.seconds + other.seconds,
             threads=max(self.threads, other.threads),
+            # The hull of both ranges: conservative if they leave a gap between them.
+            chunks=(min(a, c), max(b, d)),
         )
 
     def __repr__(self) -> str:
@@ -352,6 +366,7 @@ def histogram(
         transform=transform.name,
         seconds=seconds,
         threads=threads,
+        chunks=(first, last),
     )
 
 

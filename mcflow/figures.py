@@ -154,6 +154,14 @@ def validation_densities_figure(result: ValidationResult) -> Figure:
     return figure
 
 
+def _observed_cells(result: ValidationResult) -> np.ndarray:
+    """Return the [underflow, bins..., overflow, non-finite] counts the statistics used."""
+    if result.cells is not None:
+        return result.cells
+    h = result.histogram
+    return np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]])
+
+
 def _cell_positions(result: ValidationResult) -> tuple[np.ndarray, np.ndarray]:
     """Cells [underflow, bins..., overflow, non-finite]: claimed CDF at their middles."""
     probabilities = np.concatenate([[result.expected_underflow], result.expected,
@@ -178,8 +186,7 @@ def residuals_figure(result: ValidationResult) -> Figure:
     """
     from mcflow.statistics import standardized_residuals
 
-    h = result.histogram
-    cells = np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]])
+    cells = _observed_cells(result)
     positions, probabilities = _cell_positions(result)
     residuals = standardized_residuals(cells, probabilities)
     colour = _VERDICT_COLOURS.get(result.verdict, "black")
@@ -225,7 +232,8 @@ def cdf_difference_figure(result: ValidationResult) -> Figure:
     matplotlib.figure.Figure
     """
     h = result.histogram
-    empirical = (h.underflow + np.concatenate([[0], np.cumsum(h.counts)])) / h.n
+    cells = _observed_cells(result)
+    empirical = (cells[0] + np.concatenate([[0], np.cumsum(cells[1:-2])])) / h.n
     claimed = result.expected_underflow + np.concatenate([[0.0], np.cumsum(result.expected)])
     difference = empirical - claimed
     where = int(np.argmax(np.abs(difference)))

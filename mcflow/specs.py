@@ -128,18 +128,21 @@ def _transform_from_callable(target: Callable[..., Any], spec: str) -> Any:
 
     if isinstance(target, CPUDispatcher):
         return Transform(target)
+    if inspect.isfunction(target):
+        required = [p for p in inspect.signature(target).parameters.values()
+                    if p.default is inspect.Parameter.empty
+                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(required) == 1:
+            return Transform(target)  # a scalar forward map, compiled with numba.njit
+        if required:
+            raise SpecError(
+                f"transform {spec!r} is a function of {len(required)} arguments; name a "
+                "mcflow.Transform, a zero-argument factory or a one-argument forward map")
     try:
-        parameters = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):
-        return target()
-    required = [p for p in parameters if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(required) == 1:
-        return Transform(target)  # a scalar forward map, compiled with numba.njit
-    if not required:
-        return target()
-    raise SpecError(f"transform {spec!r} is a function of {len(required)} arguments; name a "
-                    "mcflow.Transform, a zero-argument factory or a one-argument forward map")
+        return target()  # a zero-argument factory, or a Transform class without parameters
+    except TypeError as error:
+        raise SpecError(f"transform {spec!r} could not be built without arguments ({error}); "
+                        "for a built-in with parameters use NAME:key=value") from None
 
 
 def parse_pdf(spec: str) -> Callable[..., Any]:

@@ -33,7 +33,7 @@ import numpy as np
 
 from mcflow import __version__
 from mcflow.density import density
-from mcflow.edges import equal_probability_edges
+from mcflow.edges import MIN_BIN_ULPS, equal_probability_edges
 from mcflow.engine import Histogram, ProgressCallback, check_n, check_normal, check_transform
 from mcflow.engine import histogram as run_histogram
 from mcflow.quadrature import integrate_bins, normal_interval_probabilities
@@ -138,6 +138,7 @@ class ValidationResult:
     transform_object: Transform | None = field(default=None, repr=False)
     pdf_function: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     critical_values: dict[str, float] = field(default_factory=dict)
+    cells: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -303,28 +304,141 @@ def _derived_pdf(transform: Transform, y: np.ndarray, *, mu: float, sigma: float
     return density(transform, y, mu, sigma)
 
 
-def _cell_masses_exact(transform: Transform, edges: np.ndarray, mu: float, sigma: float
-                       ) -> np.ndarray:
-    """Exact masses of [underflow, bins..., overflow] through T's inverse."""
-    lo, hi = transform.support
-    # Bins may reach past the support (a user's range): such cells hold no mass.
-    boundaries = np.clip(np.concatenate([[lo], edges, [hi]]), lo, hi)
+def _inverse_points(transform: Transform, points: np.ndarray) -> np.ndarray:
+    """T^-1 at points of the support; infinite ends map to the ends of the line."""
     with np.errstate(all="ignore"):
-        x = transform.inverse_array(boundaries)
-    increasing = x[-2] >= x[1]
-    # Infinite support ends may not invert cleanly in user code: they map to
-    # the ends of the real line in T's direction.
-    if np.isnan(x[0]):
-        x[0] = -np.inf if increasing else np.inf
-    if np.isnan(x[-1]):
-        x[-1] = np.inf if increasing else -np.inf
+        x = transform.inverse_array(points)
+    finite = x[np.isfinite(x)]
+    increasing = finite.size < 2 or finite[-1] >= finite[0]
+    ends = np.isnan(x) & np.isinf(points)
+    x[ends] = np.where(points[ends] > 0, np.inf if increasing else -np.inf,
+                       -np.inf if increasing else np.inf)
     if np.any(np.isnan(x)):
-        bad = boundaries[np.isnan(x)][0]
+        bad = points[np.isnan(x)][0]
         raise ValueError(
             f"transform {transform.name!r}: inverse({bad}) is NaN inside the support "
             f"{transform.support}; check the inverse or the support"
         )
-    return normal_interval_probabilities(x[:-1], x[1:], mu, sigma)
+    return x
+
+
+def _exact_between(transform: Transform, lower: np.ndarray, upper: np.ndarray, mu: float,
+                   sigma: float) -> np.ndarray:
+    """Exact P(lower < Y < upper) through T's inverse (monotone T)."""
+    x = _inverse_points(transform, np.concatenate([lower, upper]))
+    return normal_interval_probabilities(x[: lower.size], x[lower.size:], mu, sigma)
+
+
+def _cell_of(value: float, edges: np.ndarray) -> int:
+    """Index in [underflow, bins..., overflow] of the cell the kernel counts ``value`` in."""
+    if value < edges[0]:
+        return 0
+    if value >= edges[-1]:
+        return edges.size
+    return int(np.searchsorted(edges, value, side="right"))
+
+
+def _cutoffs(support: tuple[float, float], ulps: float) -> tuple[float, float]:
+    """Where float64 stops resolving Y near each end of the support.
+
+    ``ulps`` floats inside a finite end; towards infinity a quarter of the
+    largest float (so quadrature midpoints cannot overflow).
+    """
+    lo, hi = support
+    cut_lo = lo + ulps * float(np.spacing(abs(lo))) if math.isfinite(lo) else -_LARGEST / 4
+    cut_hi = hi - ulps * float(np.spacing(abs(hi))) if math.isfinite(hi) else _LARGEST / 4
+    return cut_lo, cut_hi
+
+
+def _forward_at(transform: Transform, x: float) -> float:
+    with np.errstate(all="ignore"):
+        return float(transform.forward_array(np.array([x]))[0])
+
+
+def _rounded_onto_end(transform: Transform, end: float, mu: float, sigma: float) -> float:
+    """P(fl(T(X)) == end) for a finite support end that T saturates onto in float64.
+
+    Found from the implementation itself: bisection in x for where the
+    float64 forward map starts returning exactly ``end`` (tanh: x > 19.06).
+    """
+    is_upper = end >= transform.support[1]
+    inner = float(np.nextafter(end, -np.inf if is_upper else np.inf))
+    start = float(_inverse_points(transform, np.array([inner]))[0])
+    if not math.isfinite(start):
+        return 0.0
+    step = 1e-3 * max(1.0, abs(start))
+    ahead = abs(_forward_at(transform, start + step) - end)
+    behind = abs(_forward_at(transform, start - step) - end)
+    outward = 1.0 if ahead <= behind else -1.0
+    near, far = start, start + outward * 64.0 * max(1.0, abs(start), sigma)
+    if _forward_at(transform, far) != end:
+        return 0.0  # no rounding onto the end within reach: nothing to move
+    for _ in range(200):  # bisection on float64 x; ends when the interval is one ulp
+        middle = 0.5 * (near + far)
+        if middle in (near, far):
+            break
+        if _forward_at(transform, middle) == end:
+            far = middle
+        else:
+            near = middle
+    lower, upper = (far, np.inf) if outward > 0 else (-np.inf, far)
+    return float(normal_interval_probabilities(np.array([lower]), np.array([upper]),
+                                               mu, sigma)[0])
+
+
+def _relocate_rounded(masses: np.ndarray, transform: Transform, edges: np.ndarray, mu: float,
+                      sigma: float) -> None:
+    """Move the mass float64 rounds onto a finite support end to the cell counting the end."""
+    lo, hi = transform.support
+    for end, inward in ((lo, np.inf), (hi, -np.inf)):
+        if not math.isfinite(end):
+            continue
+        source = _cell_of(float(np.nextafter(end, inward)), edges)
+        target = _cell_of(end, edges)
+        if source != target:
+            moved = min(_rounded_onto_end(transform, end, mu, sigma), masses[source])
+            masses[source] -= moved
+            masses[target] += moved
+
+
+def _cell_masses_exact(transform: Transform, edges: np.ndarray, mu: float, sigma: float
+                       ) -> np.ndarray:
+    """Exact masses of [underflow, bins..., overflow], as float64 Y falls into them.
+
+    The masses of the real-valued Y, except that what T rounds exactly onto a
+    finite support end is counted where the kernel counts that end (a user's
+    last bin may end at the support's end, whose value then overflows).
+    """
+    lo, hi = transform.support
+    boundaries = np.clip(np.concatenate([[lo], edges, [hi]]), lo, hi)
+    masses = _exact_between(transform, boundaries[:-1], boundaries[1:], mu, sigma)
+    _relocate_rounded(masses, transform, edges, mu, sigma)
+    return masses
+
+
+def _exact_end_masses(transform: Transform, edges: np.ndarray, mu: float, sigma: float
+                      ) -> np.ndarray:
+    """Exact masses of the bands next to the support's ends that quadrature skips.
+
+    Within ``MIN_BIN_ULPS`` of a finite end (or beyond a quarter of the largest
+    float) a claimed density evaluated on float64 y cannot be integrated
+    reliably: tanh's piles up against 1 over decades below the ulp.  With an
+    inverse those bands are exact, placed in the cells that hold them, and what
+    rounds onto the end goes where the kernel counts the end.
+    """
+    lo, hi = transform.support
+    band_lo, band_hi = _cutoffs(transform.support, MIN_BIN_ULPS)
+    masses = np.zeros(edges.size + 1)
+    if not band_lo < band_hi:
+        return masses
+    pieces = _exact_between(transform, np.array([lo, band_hi]), np.array([band_lo, hi]),
+                            mu, sigma)
+    inner_lo = lo if not math.isfinite(lo) else 0.5 * (lo + band_lo)
+    inner_hi = hi if not math.isfinite(hi) else 0.5 * (band_hi + hi)
+    masses[_cell_of(inner_lo, edges)] += pieces[0]
+    masses[_cell_of(inner_hi, edges)] += pieces[1]
+    _relocate_rounded(masses, transform, edges, mu, sigma)
+    return masses
 
 
 @dataclass(frozen=True)
@@ -355,21 +469,24 @@ def _graded_points(a: float, b: float, support: tuple[float, float]) -> np.ndarr
     """
     points = []
     lo, hi = support
-    if math.isfinite(hi) and hi - b > 0.0 and (hi - a) / (hi - b) > 1e3:
-        count = int(np.log10((hi - a) / (hi - b)) / _DECADES_PER_PIECE) + 2
+    # Ratios as differences of logs: a subnormal distance would overflow them.
+    if math.isfinite(hi) and hi - b > 0.0 and math.log10(hi - a) - math.log10(hi - b) > 3:
+        count = int((math.log10(hi - a) - math.log10(hi - b)) / _DECADES_PER_PIECE) + 2
         points.extend(hi - np.geomspace(hi - b, hi - a, count)[1:-1])
-    if math.isfinite(lo) and a - lo > 0.0 and (b - lo) / (a - lo) > 1e3:
-        count = int(np.log10((b - lo) / (a - lo)) / _DECADES_PER_PIECE) + 2
+    if math.isfinite(lo) and a - lo > 0.0 and math.log10(b - lo) - math.log10(a - lo) > 3:
+        count = int((math.log10(b - lo) - math.log10(a - lo)) / _DECADES_PER_PIECE) + 2
         points.extend(lo + np.geomspace(a - lo, b - lo, count)[1:-1])
     if a < 0.0 < b:
         shrinking = 4.0 ** -np.arange(1, 40)
         points.append(0.0)
         points.extend(a * shrinking)
         points.extend(b * shrinking)
-    elif a > 0.0 and b / a > 1e3:
-        points.extend(np.geomspace(a, b, int(np.log10(b / a) / _DECADES_PER_PIECE) + 2)[1:-1])
-    elif b < 0.0 and a / b > 1e3:
-        points.extend(-np.geomspace(-b, -a, int(np.log10(a / b) / _DECADES_PER_PIECE) + 2)[1:-1])
+    elif a > 0.0 and math.log10(b) - math.log10(a) > 3:
+        count = int((math.log10(b) - math.log10(a)) / _DECADES_PER_PIECE) + 2
+        points.extend(np.geomspace(a, b, count)[1:-1])
+    elif b < 0.0 and math.log10(-a) - math.log10(-b) > 3:
+        count = int((math.log10(-a) - math.log10(-b)) / _DECADES_PER_PIECE) + 2
+        points.extend(-np.geomspace(-b, -a, count)[1:-1])
     return np.asarray(points, dtype=np.float64)
 
 
@@ -396,7 +513,7 @@ def _integrate_tail(pdf: Callable[[np.ndarray], np.ndarray], far: float, edge: f
     geometrically onto ``far`` (finite), and 0 when it lies inside, where
     integrable singularities sit.  Mass beyond the largest float is not
     representable in float64; ``far`` is therefore always a finite cut-off
-    (see :func:`_cutoffs`) and :func:`_saturation_masses` adds what lies beyond.
+    (see :func:`_cutoffs`) and :func:`_exact_end_masses` adds what lies beyond.
     """
     direction = 1.0 if far > edge else -1.0
     end = far
@@ -414,67 +531,41 @@ def _integrate_tail(pdf: Callable[[np.ndarray], np.ndarray], far: float, edge: f
     return float(masses.sum()), float(errors.sum())
 
 
-def _cutoffs(support: tuple[float, float]) -> tuple[float, float]:
-    """Where float64 stops resolving a density near each end of the support.
-
-    Next to a finite end only the last float before it; towards infinity a
-    quarter of the largest float (so quadrature midpoints cannot overflow).
-    """
-    lo, hi = support
-    cut_lo = float(np.nextafter(lo, np.inf)) if math.isfinite(lo) else -_LARGEST / 4
-    cut_hi = float(np.nextafter(hi, -np.inf)) if math.isfinite(hi) else _LARGEST / 4
-    return cut_lo, cut_hi
-
-
-def _saturation_masses(transform: Transform, support: tuple[float, float], mu: float,
-                       sigma: float) -> tuple[float, float]:
-    """Exact masses of Y beyond the float64 cut-offs (rounded onto an end, or to inf).
-
-    No density given as a float64 function can describe them: tanh(x) is
-    exactly 1.0 for x > 19.1, exp(exp(x)) is inf for x > 6.56.  With an inverse
-    they are exact; the claimed cells get them added.
-    """
-    lo, hi = support
-    cut_lo, cut_hi = _cutoffs(support)
-    with np.errstate(all="ignore"):
-        x = transform.inverse_array(np.array([lo, cut_lo, cut_hi, hi]))
-    increasing = x[2] >= x[1]
-    if np.isnan(x[0]):
-        x[0] = -np.inf if increasing else np.inf
-    if np.isnan(x[3]):
-        x[3] = np.inf if increasing else -np.inf
-    if np.any(np.isnan(x)):
-        return 0.0, 0.0
-    below, above = normal_interval_probabilities(x[[0, 2]], x[[1, 3]], mu, sigma)
-    return float(below), float(above)
-
-
 def _cell_masses_claimed(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
-                         support: tuple[float, float]) -> _Claimed:
-    bin_masses, bin_errors = _integrate_cells(pdf, edges, support)
-    cut_lo, cut_hi = _cutoffs(support)
+                         support: tuple[float, float], cut_ulps: float) -> _Claimed:
+    """Quadrature of the claimed p_Y over [underflow, bins..., overflow], up to the cut-offs."""
+    cut_lo, cut_hi = _cutoffs(support, cut_ulps)
+    masses = np.zeros(edges.size + 1)
+    errors = np.zeros(edges.size + 1)
+    clipped = np.clip(edges, cut_lo, cut_hi)
+    widths = np.diff(clipped)
+    inside = np.flatnonzero(widths > 0)  # contiguous: clipping only empties end bins
+    if inside.size:
+        first, last = inside[0], inside[-1]
+        bin_masses, bin_errors = _integrate_cells(pdf, clipped[first: last + 2], support)
+        masses[first + 1: last + 2] = bin_masses
+        errors[first + 1: last + 2] = bin_errors
     scale = float(max(np.max(np.abs(edges)), edges[-1] - edges[0]))
-    under, under_error = (0.0, 0.0) if not cut_lo < edges[0] else _integrate_tail(
-        pdf, cut_lo, float(edges[0]), scale)
-    over, over_error = (0.0, 0.0) if not edges[-1] < cut_hi else _integrate_tail(
-        pdf, cut_hi, float(edges[-1]), scale)
-    return _Claimed(
-        masses=np.concatenate([[under], bin_masses, [over]]),
-        errors=np.concatenate([[under_error], bin_errors, [over_error]]),
-    )
+    if cut_lo < edges[0]:
+        masses[0], errors[0] = _integrate_tail(pdf, cut_lo, float(edges[0]), scale)
+    if edges[-1] < cut_hi:
+        masses[-1], errors[-1] = _integrate_tail(pdf, cut_hi, float(edges[-1]), scale)
+    return _Claimed(masses=masses, errors=errors)
 
 
-def _cells(h: Histogram, support: tuple[float, float]) -> np.ndarray:
+def _cells(h: Histogram, support: tuple[float, float], overflow_in_tail: bool) -> np.ndarray:
     """Observed [underflow, bins..., overflow, non-finite] for the statistics.
 
-    An infinite value beyond an unbounded support end is a sample of the far
-    tail that overflowed float64 (exp of a large x): it belongs to the
-    outermost cell.  NaN, and infinities past a bounded support, are
-    non-finite outcomes the claimed density must account for.
+    With an inverse (``overflow_in_tail``), an infinite value beyond an
+    unbounded support end is a sample of the far tail that overflowed float64
+    (exp of a large x): it belongs to the outermost cell, whose exact mass
+    includes it.  NaN, infinities past a bounded support, and every infinity
+    of a forward-only transform are non-finite outcomes the claimed density's
+    missing mass must account for.
     """
     lo, hi = support
-    neginf_in_tail = h.neginf if lo == -math.inf else 0
-    posinf_in_tail = h.posinf if hi == math.inf else 0
+    neginf_in_tail = h.neginf if overflow_in_tail and lo == -math.inf else 0
+    posinf_in_tail = h.posinf if overflow_in_tail and hi == math.inf else 0
     nonfinite = h.nan + (h.neginf - neginf_in_tail) + (h.posinf - posinf_in_tail)
     return np.concatenate([[h.underflow + neginf_in_tail], h.counts,
                            [h.overflow + posinf_in_tail, nonfinite]]).astype(np.int64)
@@ -654,14 +745,12 @@ def validate(
 
     quadrature_started = time.perf_counter()
     try:
-        claimed = _cell_masses_claimed(claimed_pdf, edges, transform.support)
+        claimed = _cell_masses_claimed(claimed_pdf, edges, transform.support,
+                                       MIN_BIN_ULPS if has_exact else 1.0)
     except ValueError as error:
         raise ValueError(f"pdf: {error}") from None
-    saturation = (0.0, 0.0)
     if has_exact:
-        saturation = _saturation_masses(transform, transform.support, mu, sigma)
-        claimed.masses[0] += saturation[0]
-        claimed.masses[-1] += saturation[1]
+        claimed.masses[:] += _exact_end_masses(transform, edges, mu, sigma)
     quadrature_error = float(claimed.errors.sum())
     unresolved = np.flatnonzero(~np.isfinite(claimed.errors) | ~np.isfinite(claimed.masses))
     # A non-finite error would make every threshold infinite: such cells are
@@ -672,7 +761,7 @@ def validate(
     exact_masses = _cell_masses_exact(transform, edges, mu, sigma) if has_exact else None
     quadrature_seconds = time.perf_counter() - quadrature_started
 
-    cells = _cells(h, transform.support)
+    cells = _cells(h, transform.support, overflow_in_tail=has_exact)
     layers_run = 2 if has_exact else 1
     alpha_per_test = alpha / (len(STATISTICS) * layers_run)
     replicates = default_replicates(alpha_per_test)
@@ -715,7 +804,7 @@ def validate(
             "mc_vs_claimed", "fail",
             f"{end_to_end.message}; p_Y integrates to {normalization:.6g}, so "
             f"{n * claimed_probabilities[-1]:.4g} NaN/inf samples were expected and "
-            f"{h.nonfinite} seen (check the support and the normalization)",
+            f"{cells[-1]} seen (check the support and the normalization)",
             end_to_end.statistics)
     layers.append(end_to_end)
 
@@ -791,4 +880,5 @@ def validate(
         pdf_function=claimed_pdf,
         critical_values={key: float(claimed_null.quantile(key, 1.0 - alpha_per_test))
                          for key in STATISTICS},
+        cells=cells,
     )

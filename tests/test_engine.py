@@ -235,3 +235,19 @@ def test_peak_memory_does_not_grow_with_n():
         assert int(out[1]) == n
         peaks.append(int(out[0]) / 1024)  # ru_maxrss is in KiB on Linux
     assert abs(peaks[1] - peaks[0]) < 10, peaks
+
+
+def test_overlapping_chunk_ranges_do_not_add():
+    kwargs = {"bins": 5, "range": (0, 1), "seed": 1}
+    first = mcflow.histogram(transforms.Exp(), 3 * CHUNK_SIZE, chunks=(0, 2), **kwargs)
+    again = mcflow.histogram(transforms.Exp(), 3 * CHUNK_SIZE, chunks=(1, 3), **kwargs)
+    with pytest.raises(ValueError, match=r"overlapping chunk ranges \[0, 2\) and \[1, 3\)"):
+        first + again  # noqa: B018
+    unseeded = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=None)
+    with pytest.raises(ValueError, match="without an integer seed"):
+        unseeded + unseeded  # noqa: B018
+
+
+def test_edges_wider_than_float64_are_refused_clearly():
+    with pytest.raises(ValueError, match="wider than the largest float64"):
+        mcflow.histogram(transforms.Sinh(), 1000, bins=[-1e308, 0.0, 1e308])

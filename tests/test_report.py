@@ -119,6 +119,7 @@ def test_a_new_report_removes_figures_of_the_old_one(tmp_path, results):
     (target / "notes.png").write_bytes(b"user file")
     write_report([results[0]], target, names=["c"])
     figures_now = sorted(p.name for p in target.glob("*.png"))
+    assert len([name for name in figures_now if name.startswith("00-c-")]) == 4
     assert all(name.startswith("00-c-") for name in figures_now if name != "notes.png")
     assert "notes.png" in figures_now  # never deletes files it did not write
 
