@@ -242,10 +242,10 @@ def test_overlapping_chunk_ranges_do_not_add():
     first = mcflow.histogram(transforms.Exp(), 3 * CHUNK_SIZE, chunks=(0, 2), **kwargs)
     again = mcflow.histogram(transforms.Exp(), 3 * CHUNK_SIZE, chunks=(1, 3), **kwargs)
     with pytest.raises(ValueError, match=r"overlapping chunk ranges \[0, 2\) and \[1, 3\)"):
-        first + again  # noqa: B018
+        first + again
     unseeded = mcflow.histogram(transforms.Exp(), 1000, bins=5, range=(0, 1), seed=None)
     with pytest.raises(ValueError, match="without an integer seed"):
-        unseeded + unseeded  # noqa: B018
+        unseeded + unseeded
 
 
 def test_edges_wider_than_float64_are_refused_clearly():
