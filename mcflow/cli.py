@@ -169,6 +169,8 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], No
 
 @contextmanager
 def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
+    if args.dask_workers is not None and args.dask != "local":
+        raise _UsageError("--dask-workers only applies to --dask local")
     if not args.dask:
         yield None
         return

@@ -148,6 +148,11 @@ def count_on_cluster(
     """
     distributed = _require_distributed()
     _check_picklable(transform)
+    if not client.scheduler_info().get("workers"):
+        try:  # a cluster still scaling up gets a minute; an empty one a clear error
+            client.wait_for_workers(1, timeout=60)
+        except TimeoutError:
+            raise OSError("the Dask cluster has no workers (waited 60 s)") from None
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     if task_chunks is None:
         spread = -(-(last - first) // (_TASKS_PER_WORKER_MIN * workers))

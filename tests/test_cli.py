@@ -203,3 +203,9 @@ def test_an_exception_inside_a_user_pdf_exits_2_not_1(capsys, tmp_path, monkeypa
     code, _, err = run(capsys, "validate", "exp", "--pdf", "broken_pdf:pdf", "--n", "1e4")
     assert code == 2
     assert "RuntimeError: boom" in err
+
+
+def test_dask_workers_without_a_local_cluster_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "validate", "exp", "--n", "1e4", "--dask-workers", "2")
+    assert code == 2
+    assert "--dask-workers only applies to --dask local" in err
