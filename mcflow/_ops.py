@@ -236,6 +236,19 @@ def fast_asinh(x):
 
 
 @jit(inline="always")
+def fast_sigmoid(x):
+    """``1 / (1 + exp(-x))`` branch-free, never forming exp of a positive argument."""
+    e = fast_exp(-abs(x))
+    return 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
+
+
+@jit(inline="always")
+def fast_softplus(x):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))`` branch-free."""
+    return max(x, 0.0) + fast_log1p(fast_exp(-abs(x)))
+
+
+@jit(inline="always")
 def _softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
@@ -244,14 +257,6 @@ def _softplus(x):
 def _log_cosh(u):
     a = abs(u)
     return a + math.log1p(math.exp(-2.0 * a)) - _LOG2
-
-
-@jit(inline="always")
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 @jit(inline="always")
@@ -333,11 +338,11 @@ def op_forward(op, a, b, x):
     if op == AFFINE:
         return a + b * x
     if op == SIGMOID:
-        return _sigmoid(x)
+        return fast_sigmoid(x)
     if op == TANH:
         return math.tanh(x)
     if op == SOFTPLUS:
-        return _softplus(x)
+        return fast_softplus(x)
     if op == SINH_ARCSINH:
         return fast_sinh((fast_asinh(x) + a) * b)
     if op == POWER:
@@ -466,6 +471,12 @@ def program_forward_block(ops, params, values, count):
         elif op == SINH:
             for i in range(count):
                 values[i] = fast_sinh(values[i])
+        elif op == SIGMOID:
+            for i in range(count):
+                values[i] = fast_sigmoid(values[i])
+        elif op == SOFTPLUS:
+            for i in range(count):
+                values[i] = fast_softplus(values[i])
         else:
             for i in range(count):
                 values[i] = op_forward(op, a, b, values[i])
