@@ -225,18 +225,6 @@ def _record_outside(y, lo, hi, bins, row):
 
 
 @jit(inline="always")
-def _fine_bin(y, lo, cell_scale, edges, cell_bins):
-    """Bin of y in [lo, hi) when every cell holds at most one edge."""
-    cell = min(np.intp((y - lo) * cell_scale), cell_bins.size - 2)
-    first = np.intp(cell_bins[cell])
-    # The bin is first - 1 (rounding of the cell index), first or first + 1.
-    # Branch-free: data-dependent branches here cost 3-4x in throughput.
-    first -= np.intp(edges[first] > y)
-    first += np.intp(edges[first + 1] <= y)
-    return first
-
-
-@jit(inline="always")
 def _searched_bin(y, lo, cell_scale, edges, cell_bins):
     """Bin of y in [lo, hi) by binary search inside the cell's bin range."""
     cells = cell_bins.size - 1
