@@ -1,42 +1,96 @@
-"""Run every case of a :class:`~mcflow.config.CheckConfig` under one alpha budget."""
+"""Run every case of a :class:`~mcflow.config.CheckConfig` under one alpha budget.
+
+A case whose code raises does not stop the others: its error is recorded, the
+finished cases are kept, and the combined verdict is ``"error"`` (a gate must
+not say pass or fail for a case it could not run).  Specs are resolved before
+any case samples, so a typo fails at once.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from traceback import format_exception
 from typing import Any
 
 from mcflow.config import CheckConfig, ConfigError
 from mcflow.specs import parse_pdf, parse_transform
 from mcflow.validation import SCHEMA_VERSION, ValidationResult, validate
 
-__all__ = ["CheckOutcome", "run_check"]
+__all__ = ["CaseError", "CheckOutcome", "run_check"]
+
+#: Verdicts from worst to best; the combined verdict is the worst case's.
+VERDICT_ORDER = ("error", "fail", "inconclusive", "pass")
+
+
+@dataclass(frozen=True)
+class CaseError:
+    """A case that could not run: which one, and what escaped from it."""
+
+    name: str
+    type: str
+    message: str
+    #: The formatted traceback (printed by the CLI under ``MCFLOW_DEBUG=1``).
+    traceback: str = field(default="", repr=False, compare=False)
+
+    @classmethod
+    def from_exception(cls, name: str, error: BaseException) -> CaseError:
+        """Record ``error`` (its type name and message) as raised by case ``name``."""
+        trace = "".join(format_exception(type(error), error, error.__traceback__))
+        if isinstance(error, SystemExit):
+            return cls(name, "SystemExit", f"user code called sys.exit({error.code!r})", trace)
+        return cls(name, type(error).__name__, str(error).strip() or repr(error), trace)
+
+    def line(self) -> str:
+        """``"Type: message"`` on one line."""
+        return f"{self.type}: {' '.join(self.message.split())}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view, shaped like a case of :meth:`CheckOutcome.to_dict`."""
+        return {"name": self.name, "verdict": "error",
+                "error": {"type": self.type, "message": self.message}}
 
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """Results of all cases and the combined verdict."""
+    """Results of the finished cases, errors of the others, and the combined verdict.
+
+    ``names`` and ``results`` hold the cases that ran, in config order;
+    ``errors`` maps each case that could not run to its :class:`CaseError`;
+    ``order`` is every case name in config order (default: ``names`` then ``errors``).
+    """
 
     names: tuple[str, ...]
     results: tuple[ValidationResult, ...]
     alpha: float
     seconds: float
+    errors: Mapping[str, CaseError] = field(default_factory=dict)
+    order: tuple[str, ...] = ()
+
+    @property
+    def case_names(self) -> tuple[str, ...]:
+        """Every case, finished or not, in config order."""
+        return self.order or (*self.names, *self.errors)
 
     @property
     def verdict(self) -> str:
-        """``fail`` if any case failed, else ``inconclusive`` if any was, else ``pass``."""
+        """``error`` if a case could not run, else ``fail``, ``inconclusive`` or ``pass``."""
         verdicts = {result.verdict for result in self.results}
-        for verdict in ("fail", "inconclusive"):
-            if verdict in verdicts:
-                return verdict
-        return "pass"
+        if self.errors:
+            verdicts.add("error")
+        return next((v for v in VERDICT_ORDER if v in verdicts), "pass")
 
     def table(self) -> str:
         """Return a plain-text table, one row per case, and the overall verdict."""
         header = ("case", "verdict", "n", "KS p", "L1", "L1 p", "G p", "detects L1", "s")
+        by_name = dict(zip(self.names, self.results, strict=True))
         rows = [header]
-        for name, r in zip(self.names, self.results, strict=True):
+        for name in self.case_names:
+            r = by_name.get(name)
+            if r is None:
+                rows.append((name, "ERROR", *["-"] * (len(header) - 2)))
+                continue
             rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"{r.ks_pvalue:.3g}",
                          f"{r.l1:.2e}", f"{r.l1_pvalue:.3g}", f"{r.g_pvalue:.3g}",
                          f"{r.detection_limit:.2e}", f"{r.seconds['total']:.1f}"))
@@ -44,24 +98,39 @@ class CheckOutcome:
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                  for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
-        per_case = self.alpha / len(self.results)
-        lines.append(f"\n{self.verdict.upper()}: {len(self.results)} cases, alpha = {self.alpha:g} "
-                     f"overall ({per_case:.3g} per case), {self.seconds:.1f} s")
-        for name, r in zip(self.names, self.results, strict=True):
-            if r.verdict != "pass":
-                lines.append(f"\n{name}:\n{r.summary()}")
+        count = len(self.case_names)
+        not_run = f"; {len(self.errors)} could not run" if self.errors else ""
+        lines.append(f"\n{self.verdict.upper()}: {count} cases, alpha = {self.alpha:g} "
+                     f"overall ({self.alpha / count:.3g} per case), {self.seconds:.1f} s"
+                     f"{not_run}")
+        for name in self.case_names:
+            if name in self.errors:
+                lines.append(f"\n{name}:\nERROR: {self.errors[name].line()}")
+            elif by_name[name].verdict != "pass":
+                lines.append(f"\n{name}:\n{by_name[name].summary()}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable view: every case's ``to_dict()`` and the verdict."""
-        return {
-            "schema": SCHEMA_VERSION,
-            "verdict": self.verdict,
-            "alpha": self.alpha,
-            "seconds": self.seconds,
-            "cases": [{"name": name, **result.to_dict()}
-                      for name, result in zip(self.names, self.results, strict=True)],
-        }
+        """JSON-serializable view: every case (``to_dict()`` or its error) and the verdict."""
+        by_name = dict(zip(self.names, self.results, strict=True))
+        cases = [self.errors[name].to_dict() if name in self.errors
+                 else {"name": name, **by_name[name].to_dict()} for name in self.case_names]
+        return {"schema": SCHEMA_VERSION, "verdict": self.verdict, "alpha": self.alpha,
+                "seconds": self.seconds, "errors": len(self.errors), "cases": cases}
+
+
+def _resolve(config: CheckConfig) -> list[tuple[Any, Any]]:
+    """Resolve every spec (and support) first: a typo fails before hours of sampling."""
+    resolved = []
+    for case in config.cases:
+        try:
+            transform = parse_transform(case.transform)
+            if case.support is not None:
+                transform = transform.with_support(case.support)
+            resolved.append((transform, parse_pdf(case.pdf) if case.pdf else None))
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"case {case.name!r}: {error}") from None
+    return resolved
 
 
 def run_check(config: CheckConfig, *, threads: int | None = None,
@@ -83,20 +152,31 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
     Returns
     -------
     CheckOutcome
+        A case that raised (or called ``sys.exit``) is in ``errors``; the
+        others ran.  ``KeyboardInterrupt`` is not caught.
+
+    Raises
+    ------
+    ConfigError
+        When a spec cannot be resolved (before any case runs).
     """
+    from mcflow.distributed import ClusterError
+
     started = time.perf_counter()
     per_case_alpha = config.alpha / len(config.cases)
-    results = []
-    resolved = []
-    for case in config.cases:  # resolve every spec first: a typo fails before hours of sampling
-        try:
-            resolved.append((parse_transform(case.transform),
-                             parse_pdf(case.pdf) if case.pdf else None))
-        except ValueError as error:
-            raise ConfigError(f"case {case.name!r}: {error}") from None
+    resolved = _resolve(config)
+    names: list[str] = []
+    results: list[ValidationResult] = []
+    errors: dict[str, CaseError] = {}
     total = sum(float(case.options.get("n", 10**7)) for case in config.cases)
     done_before = 0.0
+    cluster_failure: CaseError | None = None
     for case, (transform, pdf) in zip(config.cases, resolved, strict=True):
+        if cluster_failure is not None:  # no point waiting for a broken cluster again
+            errors[case.name] = CaseError(case.name, cluster_failure.type,
+                                          f"not run: {cluster_failure.message}")
+            continue
+
         def report(done: int, _total: int, offset: float = done_before) -> None:
             if progress is not None:
                 progress(int(offset + done), int(total))
@@ -104,9 +184,14 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
         try:
             result = validate(transform, pdf, alpha=per_case_alpha, threads=threads,
                               progress=report, client=client, **case.options)
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"case {case.name!r}: {error}") from None
-        results.append(result)
-        done_before += result.n
-    return CheckOutcome(names=tuple(case.name for case in config.cases), results=tuple(results),
-                        alpha=config.alpha, seconds=time.perf_counter() - started)
+        except (Exception, SystemExit) as error:  # user code: recorded, the others still run
+            errors[case.name] = CaseError.from_exception(case.name, error)
+            if isinstance(error, ClusterError):
+                cluster_failure = errors[case.name]
+        else:
+            names.append(case.name)
+            results.append(result)
+        done_before += float(case.options.get("n", 10**7))
+    return CheckOutcome(names=tuple(names), results=tuple(results), alpha=config.alpha,
+                        seconds=time.perf_counter() - started, errors=errors,
+                        order=tuple(case.name for case in config.cases))

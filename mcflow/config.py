@@ -6,7 +6,7 @@ TOML file passed to ``mcflow check FILE``)::
     [tool.mcflow]
     alpha = 0.01        # one false-failure budget shared by all cases
     n = 1e7             # defaults for every case
-    seed = 0
+    seed = "auto"       # the default: a seed derived from each case's identity
 
     [[tool.mcflow.cases]]
     name = "seed exp"
@@ -20,10 +20,15 @@ TOML file passed to ``mcflow check FILE``)::
     mu = 0.5
     sigma = 2.0
     tolerance = 1e-3
+    support = [0, inf]                 # optional: the interval of Y's values
+
+Resolving ``MODULE:OBJECT`` imports the module, which runs its code: a config
+file is code, so run ``mcflow check`` only on configs you trust.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +49,14 @@ CASE_KEYS = {
     "n": "samples",
     "bins": "number of bins (needs range) or a list of edges",
     "range": "[lo, hi] for an integer bins",
-    "seed": "stream seed",
+    "seed": "stream seed: a non-negative integer or \"auto\" (from the case identity)",
     "tolerance": "L1 deviation that matters",
     "mu": "mean of X",
     "sigma": "standard deviation of X",
+    "support": "[lo, hi] interval of Y's values (numbers, inf or \"-inf\")",
 }
-_DEFAULT_KEYS = set(CASE_KEYS) - {"name", "transform", "pdf"}
+_DEFAULT_KEYS = set(CASE_KEYS) - {"name", "transform", "pdf", "support"}
+_SEED_LIMIT = 2**63  # seeds round-trip through JSON, TOML and int64
 
 
 class ConfigError(ValueError):
@@ -58,12 +65,13 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Case:
-    """One validation case: a name, a transform spec and validate() options."""
+    """One validation case: a name, a transform spec, validate() options and a support."""
 
     name: str
     transform: str
     pdf: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    support: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,31 @@ class CheckConfig:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _support_end(value: Any) -> float | None:
+    """Return a support end as a float (numbers, or the strings inf, +inf, -inf), else None."""
+    if _is_number(value):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "-inf"):
+        return float(value.strip())
+    return None
+
+
+def _parse_support(value: Any, where: str) -> tuple[float, float]:
+    """Check a ``support = [lo, hi]`` value and return it as two floats."""
+    ends = [_support_end(v) for v in value] if isinstance(value, list) else []
+    lo, hi = (ends if len(ends) == 2 else [None, None])
+    if lo is None or hi is None:
+        raise ConfigError(f"{where}: support must be a list [lo, hi] of two numbers (inf and "
+                          f"\"-inf\" allowed), got {value!r}")
+    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+        raise ConfigError(f"{where}: support must satisfy lo < hi, got {value!r}")
+    return lo, hi
 
 
 def _check_types(values: dict[str, Any], where: str) -> None:
@@ -96,8 +129,10 @@ def _check_types(values: dict[str, Any], where: str) -> None:
                 isinstance(value, list) and all(map(_is_number, value)))
             expected = "an integer or a list of edges"
         elif key == "seed":
-            good = isinstance(value, int) and not isinstance(value, bool)
-            expected = "an integer"
+            good = (_is_integer(value) and 0 <= value < _SEED_LIMIT) or value == "auto"
+            expected = 'a non-negative integer below 2**63 or "auto"'
+        elif key == "support":
+            continue  # parsed (and checked) by _parse_support
         else:  # mu, sigma, tolerance
             good = _is_number(value)
             expected = "a number"
@@ -147,33 +182,48 @@ def load_config(path: str | Path | None = None) -> CheckConfig:
         raise ConfigError(
             f"{str(source)!r}: [tool.mcflow] needs at least one [[tool.mcflow.cases]]"
         )
-    cases = []
-    names = set()
+    cases: list[Case] = []
     for index, raw in enumerate(raw_cases):
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{str(source)!r}: case {index} must be a table")
-        unknown = sorted(set(raw) - set(CASE_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"{str(source)!r}: case {index}: unknown key {unknown[0]!r}; "
-                f"known: {', '.join(CASE_KEYS)}"
-            )
-        if "transform" not in raw:
-            raise ConfigError(f"{str(source)!r}: case {index} has no 'transform'")
-        _check_types(raw, f"{str(source)!r}: case {index}")
-        name = str(raw.get("name", raw["transform"]))
-        if name in names:
-            raise ConfigError(f"{str(source)!r}: case name {name!r} is used twice")
-        names.add(name)
-        options = {**defaults, **{k: v for k, v in raw.items() if k in _DEFAULT_KEYS}}
-        if "range" in options:
-            options["range"] = tuple(options["range"])
-        if isinstance(options.get("n"), str):
-            try:
-                options["n"] = float(options["n"].replace("_", ""))
-            except ValueError:
-                raise ConfigError(f"{str(source)!r}: case {index}: n must be a number such as "
-                                  f"1e7, got {options['n']!r}") from None
-        cases.append(Case(name=name, transform=str(raw["transform"]), pdf=raw.get("pdf"),
-                          options=options))
+        case = _load_case(raw, index, defaults, str(source))
+        if any(case.name == other.name for other in cases):
+            raise ConfigError(f"{str(source)!r}: case name {case.name!r} is used twice")
+        cases.append(case)
     return CheckConfig(cases=tuple(cases), alpha=alpha, source=source)
+
+
+def _load_case(raw: Any, index: int, defaults: dict[str, Any], source: str) -> Case:
+    """Check one ``[[tool.mcflow.cases]]`` table and merge in the defaults."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source!r}: case {index} must be a table")
+    where = f"{source!r}: case {index}"
+    if isinstance(raw.get("name"), str):
+        where += f" ({raw['name']!r})"
+    unknown = sorted(set(raw) - set(CASE_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(CASE_KEYS)}")
+    if "transform" not in raw:
+        raise ConfigError(f"{source!r}: case {index} has no 'transform'")
+    _check_types(raw, where)
+    support = _parse_support(raw["support"], where) if "support" in raw else None
+    options = {**defaults, **{k: v for k, v in raw.items() if k in _DEFAULT_KEYS}}
+    if "range" in options:
+        options["range"] = tuple(options["range"])
+    if isinstance(options.get("n"), str):
+        try:
+            options["n"] = float(options["n"].replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{where}: n must be a number such as 1e7, got "
+                              f"{options['n']!r}") from None
+    from mcflow.engine import check_n, check_normal
+
+    try:  # the values validate() would refuse, refused before any case samples
+        if "n" in options:
+            options["n"] = check_n(options["n"])
+        check_normal(options.get("mu", 0.0), options.get("sigma", 1.0))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if _is_integer(options.get("bins")) != ("range" in options):
+        raise ConfigError(f"{where}: an integer bins needs range = [lo, hi], and range needs "
+                          "an integer bins")
+    return Case(name=str(raw.get("name", raw["transform"])), transform=str(raw["transform"]),
+                pdf=raw.get("pdf"), options=options, support=support)

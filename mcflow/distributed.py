@@ -7,14 +7,22 @@ only on (seed, c), so the sum is identical whatever the number of workers or
 tasks, and a task that Dask reruns after a worker dies recomputes exactly the
 counts it would have returned: nothing is counted twice or lost.
 
+Before the first counting task, every worker is asked to unpickle the
+transform (a task of the standard library's ``pickle.loads``, so it needs
+nothing from mcflow to start): a worker that cannot import mcflow or the
+transform's module fails that probe with its own ImportError, and one that
+does not answer fails after the timeout, instead of the run waiting forever.
+
 Dask is an optional dependency (``pip install mcflow[dask]``); this module
 imports it only when a client is used, and ``import mcflow`` never does.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,13 +31,22 @@ import numpy as np
 from mcflow._binning import Binning
 from mcflow._rng import CHUNK_SIZE
 
-__all__ = ["DEFAULT_TASK_CHUNKS", "connect", "count_on_cluster"]
+__all__ = ["DEFAULT_TASK_CHUNKS", "DEFAULT_WORKER_TIMEOUT", "ClusterError", "connect",
+           "count_on_cluster"]
 
 #: Chunks per task: 2**8 chunks = 16.8 M samples, about 0.1 s of one core for
 #: exp, so the ~5 ms a task costs Dask stays under 5% and a lost worker
 #: loses little work.
 DEFAULT_TASK_CHUNKS = 256
 _TASKS_PER_WORKER_MIN = 4
+#: Seconds to wait for workers to appear and to answer the probe, for a client
+#: that did not come from :func:`connect` (which records its own ``timeout``).
+DEFAULT_WORKER_TIMEOUT = 60.0
+_CLIENT_TIMEOUTS: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+class ClusterError(OSError):
+    """The Dask cluster cannot run mcflow's tasks (unreachable, no workers, broken workers)."""
 
 
 def _require_distributed() -> Any:
@@ -53,7 +70,9 @@ def connect(address: str, *, workers: int | None = None, timeout: float = 10.0) 
     workers : int, optional
         Workers of the local cluster (default: one per core).
     timeout : float
-        Seconds to wait for the scheduler before a clear error (no hang).
+        Seconds to wait for the scheduler, and later for the workers to appear
+        and to answer :func:`count_on_cluster`'s probe, before a
+        :class:`ClusterError` (no hang).
 
     Returns
     -------
@@ -66,13 +85,16 @@ def connect(address: str, *, workers: int | None = None, timeout: float = 10.0) 
         cluster = distributed.LocalCluster(
             n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
             dashboard_address=":0")
-        return distributed.Client(cluster)
-    try:
-        return distributed.Client(address, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as error:
-        raise OSError(
-            f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s ({error})"
-        ) from None
+        client = distributed.Client(cluster)
+    else:
+        try:
+            client = distributed.Client(address, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as error:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s ({error})"
+            ) from None
+    _CLIENT_TIMEOUTS[client] = float(timeout)
+    return client
 
 
 def _check_picklable(transform: Any) -> None:
@@ -86,6 +108,42 @@ def _check_picklable(transform: Any) -> None:
             f"workers ({type(error).__name__}: {error}). Define its functions at module level "
             "(importable on the workers), or use a built-in from mcflow.transforms"
         ) from None
+
+
+def _probe_workers(client: Any, transform: Any, timeout: float) -> None:
+    """Have every worker unpickle ``transform``; raise ClusterError naming what went wrong."""
+    from distributed import wait
+    from distributed.protocol.pickle import dumps
+
+    payload = dumps(transform)
+    addresses = sorted(client.scheduler_info().get("workers", {}))
+    run = uuid.uuid4().hex
+    # pickle.loads is the standard library's: the task itself starts on a worker
+    # without mcflow, and the ImportError comes back as the task's exception.
+    probes = {address: client.submit(pickle.loads, payload, key=f"mcflow-probe-{run}-{i}",
+                                     workers=[address], allow_other_workers=False, pure=False)
+              for i, address in enumerate(addresses)}
+    name = getattr(transform, "name", transform)
+    try:
+        try:
+            wait(list(probes.values()), timeout=timeout)
+        except TimeoutError:
+            silent = [a for a, future in probes.items() if future.status == "pending"]
+            raise ClusterError(
+                f"Dask worker(s) {', '.join(silent)} did not load transform {name!r} within "
+                f"{timeout:g} s (--dask-timeout); the workers may be busy, or failing to start "
+                "the task: check that mcflow is installed there (see the worker logs)"
+            ) from None
+        for address, future in probes.items():
+            if future.status == "error":
+                error = future.exception()
+                raise ClusterError(
+                    f"Dask worker {address} cannot load transform {name!r} "
+                    f"({type(error).__name__}: {error}); install mcflow, and the module that "
+                    "defines the transform, in the workers' environment"
+                )
+    finally:
+        client.cancel(list(probes.values()))
 
 
 def _count_task(transform: Any, seed: Any, n: int, start: int, stop: int, mu: float,
@@ -120,6 +178,7 @@ def count_on_cluster(
     *,
     task_chunks: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    timeout: float | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Count chunks ``[first, last)`` on a Dask cluster; returns the summed row and run info.
 
@@ -139,20 +198,32 @@ def count_on_cluster(
         would leave fewer than 4 tasks per worker).
     progress : callable, optional
         ``progress(samples_done, samples_total)`` as tasks finish.
+    timeout : float, optional
+        Seconds to wait for workers and for their probe (default: the
+        ``timeout`` given to :func:`connect`, else :data:`DEFAULT_WORKER_TIMEOUT`).
 
     Returns
     -------
     counts : ndarray of int64, shape (bins + 5,)
     info : dict
         ``tasks``, ``task_chunks``, ``workers``, ``seconds``.
+
+    Raises
+    ------
+    ClusterError
+        No workers within ``timeout``, or a worker that cannot load the
+        transform (mcflow or its module missing) or does not answer.
     """
     distributed = _require_distributed()
     _check_picklable(transform)
+    if timeout is None:
+        timeout = _CLIENT_TIMEOUTS.get(client, DEFAULT_WORKER_TIMEOUT)
     if not client.scheduler_info().get("workers"):
-        try:  # a cluster still scaling up gets a minute; an empty one a clear error
-            client.wait_for_workers(1, timeout=60)
+        try:  # a cluster still scaling up gets the timeout; an empty one a clear error
+            client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
-            raise OSError("the Dask cluster has no workers (waited 60 s)") from None
+            raise ClusterError(f"the Dask cluster has no workers (waited {timeout:g} s)") from None
+    _probe_workers(client, transform, timeout)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     if task_chunks is None:
         spread = -(-(last - first) // (_TASKS_PER_WORKER_MIN * workers))

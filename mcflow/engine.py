@@ -344,6 +344,7 @@ def histogram(
 
         row, info = count_on_cluster(client, transform, seed, n, first, last, mu, sigma,
                                      binning, progress=progress)
+        row = _checked(row, drawn_total, transform)  # every task's cells, added up
         threads = info["workers"]
     else:
         with _numba_threads(threads):
@@ -404,21 +405,50 @@ def _batches(
 
 def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n: int,
                  mu: float, sigma: float, binning: Binning, threads: int) -> np.ndarray:
+    """Count chunks ``[start, stop)``, checking that the cells add up to the samples drawn."""
+    drawn = _samples_in(start, stop, n)
     if transform.vectorized:
-        x = np.empty(_samples_in(start, stop, n))
+        x = np.empty(drawn)
         _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
         y = transform.forward_array(x)
         rows = _kernels.bin_values(y, binning.edges, binning.cell_scale, binning.cell_bins,
                                    binning.lookup, threads)
-        return rows.sum(axis=0)
+        return _checked(rows.sum(axis=0), drawn, transform)
     argument = transform.kernel_argument
     kernel = (
         _kernels.histogram_chunks if isinstance(argument, tuple)
         else _kernels.histogram_chunks_uncached
     )
-    rows = kernel(argument, key, start, stop, n, mu, sigma, binning.edges, binning.cell_scale,
-                  binning.cell_bins, binning.lookup, threads)
-    return rows.sum(axis=0)
+    try:
+        rows = kernel(argument, key, start, stop, n, mu, sigma, binning.edges,
+                      binning.cell_scale, binning.cell_bins, binning.lookup, threads)
+    except Exception:  # numba may turn a user's exception into SystemError: find it again
+        _reraise_from_forward(transform, key, start, stop, n, mu, sigma, threads)
+        raise
+    counts = rows.sum(axis=0)
+    if int(counts.sum()) != drawn:
+        _reraise_from_forward(transform, key, start, stop, n, mu, sigma, threads)
+    return _checked(counts, drawn, transform)
+
+
+def _reraise_from_forward(transform: Transform, key: np.uint64, start: int, stop: int, n: int,
+                          mu: float, sigma: float, threads: int) -> None:
+    """Redraw a failed batch's x and apply T serially: a user's exception surfaces as itself."""
+    x = np.empty(_samples_in(start, stop, n))
+    _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
+    with np.errstate(all="ignore"):
+        transform.forward_array(x)
+
+
+def _checked(counts: np.ndarray, drawn: int, transform: Transform) -> np.ndarray:
+    """Raise if the cells do not add up to the batch: a sample must never be lost."""
+    total = int(counts.sum())
+    if total != drawn:
+        raise RuntimeError(
+            f"the kernel counted {total} of {drawn} samples of transform {transform.name!r} "
+            "(the forward map failed inside the compiled kernel without raising); nothing "
+            "was counted for this run")
+    return counts
 
 
 def sample(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from scipy.special import ndtr
 
 from mcflow.engine import check_normal
 
-__all__ = ["integrate_bins", "integrate_interval", "normal_interval_probabilities"]
+__all__ = ["Budget", "integrate_bins", "integrate_interval", "normal_interval_probabilities"]
 
 Pdf = Callable[[np.ndarray], np.ndarray]
 #: Integrand on the integration variable: ``(nodes, owner) -> values``, where
@@ -277,6 +278,22 @@ def _cut(
     return points[:, :-1].ravel(), points[:, 1:].ravel()
 
 
+@dataclass
+class Budget:
+    """How much refinement a caller can afford, and what accuracy it really needs.
+
+    Refinement aims at ``max(atol, rtol |I|)`` per piece.  Once ``soft``
+    integrand values have been spent, a piece also counts as converged at
+    ``needed(|I|)`` (the accuracy the caller's test can resolve); at ``hard``
+    values refinement stops.  ``evaluations`` counts what was spent.
+    """
+
+    soft: int
+    hard: int
+    needed: Callable[[np.ndarray], np.ndarray]
+    evaluations: int = 0
+
+
 def _adaptive(
     integrand: Integrand,
     piece_lo: np.ndarray,
@@ -284,8 +301,10 @@ def _adaptive(
     rtol: float,
     atol: float,
     max_levels: int,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate ``integrand`` over each ``[piece_lo[i], piece_hi[i]]``; see the module doc."""
+    spent = budget if budget is not None else Budget(2**62, 2**62, np.zeros_like)
     bins = piece_lo.size
     integrals = np.zeros(bins)
     errors = np.zeros(bins)
@@ -294,13 +313,16 @@ def _adaptive(
     owner = np.arange(bins)
     slow_threshold = np.full(bins, np.inf)
     value, error = _rule(integrand, lo, hi, owner)
+    spent.evaluations += lo.size * _NODES.size
     for level in range(max_levels + 1):
         finite_value = np.where(np.isfinite(value), value, 0.0)
         estimate = np.bincount(owner, weights=finite_value, minlength=bins)
         total_error = np.bincount(owner, weights=error, minlength=bins)
         tolerance = np.maximum(atol, rtol * np.abs(estimate))
+        if spent.evaluations >= spent.soft:
+            tolerance = np.maximum(tolerance, spent.needed(np.abs(estimate)))
         converged = total_error <= tolerance
-        if level < max_levels:
+        if level < max_levels and spent.evaluations < spent.hard:
             wanted = _refinement(lo, hi, owner, value, error, slow_threshold, tolerance,
                                  converged)
         else:
@@ -328,6 +350,7 @@ def _adaptive(
             np.concatenate(columns) for columns in zip(*parts, strict=True)
         )
         fresh_value, fresh_error = _rule(integrand, fresh_lo, fresh_hi, fresh_owner)
+        spent.evaluations += fresh_lo.size * _NODES.size
         lo = np.concatenate([lo[keep], fresh_lo])
         hi = np.concatenate([hi[keep], fresh_hi])
         owner = np.concatenate([owner[keep], fresh_owner])

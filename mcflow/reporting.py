@@ -3,11 +3,14 @@
 Everything is rendered into a temporary folder next to the target first and
 moved into place file by file with atomic renames, ``index.html`` last, so an
 interrupted run leaves no half-written report (an older complete one stays).
+A run killed outright (SIGKILL) leaves its ``.mcflow-report-PID-*`` staging
+folder; the next report into the same place removes it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 import os
@@ -16,7 +19,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,9 @@ __all__ = ["environment", "write_report", "write_text_atomically"]
 _SAMPLES_FOR_FIG1 = 10_000
 #: Names of the figures a report writes (only these are ever deleted as stale).
 _REPORT_FIGURE = re.compile(r"^(\d{2}-.+-fig\d-[a-z]+|overview)\.png$")
+_STAGING_PREFIX = ".mcflow-report-"
+#: A staging folder without a writer's pid (or on Windows) is stale after this long.
+_STALE_STAGING_SECONDS = 3600.0
 
 
 def write_text_atomically(path: str | Path, text: str) -> Path:
@@ -243,6 +249,7 @@ td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
 .badge{font-size:.75em;padding:2px 10px;border-radius:10px;color:white;vertical-align:middle}
 .pass{background:#2e7d32}.fail{background:#c62828}.inconclusive{background:#ef6c00}
+.error{background:#6a1b9a}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
@@ -251,8 +258,7 @@ figcaption{font-size:.85em;color:#555}
 
 
 def _summary_markdown(title: str, names: Sequence[str], results: Sequence[ValidationResult],
-                      env: dict[str, Any]) -> str:
-    overall = _overall(results)
+                      env: dict[str, Any], overall: str, error_rows: Sequence[str]) -> str:
     lines = [f"## {title}: {overall.upper()}", "",
              "| case | verdict | n | KS p | L1 | L1 p | G p | detects L1 | failing layer |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -261,7 +267,8 @@ def _summary_markdown(title: str, names: Sequence[str], results: Sequence[Valida
             f"| {name} | **{r.verdict.upper()}** | {r.n:.3g} | {r.ks_pvalue:.3g} | {r.l1:.2e} | "
             f"{r.l1_pvalue:.3g} | {r.g_pvalue:.3g} | {r.detection_limit:.2e} | "
             f"{', '.join(r.failed_layers) or '-'} |")
-    lines += ["", f"mcflow {env['mcflow']}, numba {env['numba']}, numpy {env['numpy']}, "
+    lines += [*error_rows, "",
+              f"mcflow {env['mcflow']}, numba {env['numba']}, numpy {env['numpy']}, "
               f"{env['threads']} threads on {env['cpu']}.", ""]
     for name, r in zip(names, results, strict=True):
         if r.verdict != "pass":
@@ -269,12 +276,58 @@ def _summary_markdown(title: str, names: Sequence[str], results: Sequence[Valida
     return "\n".join(lines)
 
 
-def _overall(results: Sequence[ValidationResult]) -> str:
-    verdicts = {r.verdict for r in results}
-    for verdict in ("fail", "inconclusive"):
+def _overall(results: Sequence[ValidationResult], errors: Mapping[str, str] | None = None
+             ) -> str:
+    verdicts = {r.verdict for r in results} | ({"error"} if errors else set())
+    for verdict in ("error", "fail", "inconclusive"):
         if verdict in verdicts:
             return verdict
     return "pass"
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` (a staging folder's writer) still runs, on POSIX."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0 only checks; never on Windows, where it terminates
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _remove_stale_staging(*folders: Path) -> None:
+    """Delete staging folders left by killed runs: their pid is gone, or they are old."""
+    for folder in folders:
+        try:
+            candidates = [p for p in folder.glob(_STAGING_PREFIX + "*") if p.is_dir()]
+        except OSError:
+            continue
+        for path in candidates:
+            pid = path.name[len(_STAGING_PREFIX):].partition("-")[0]
+            if pid.isdigit() and os.name == "posix":
+                stale = not _writer_alive(int(pid))
+            else:
+                try:
+                    stale = time.time() - path.stat().st_mtime > _STALE_STAGING_SECONDS
+                except OSError:
+                    continue
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _error_parts(errors: Mapping[str, str]) -> tuple[str, list[str], list[dict[str, str]]]:
+    """HTML sections, Markdown rows and JSON cases of the cases that could not run."""
+    sections = "".join(
+        f'\n<section id="{html.escape(name)}"><h2>{html.escape(name)} <span class="badge '
+        f'error">ERROR</span></h2><p class="lead">Could not run: {html.escape(text)}</p>'
+        "</section>" for name, text in errors.items())
+    rows = [f"| {name} | **ERROR** | - | - | - | - | - | - | {text} |"
+            for name, text in errors.items()]
+    cases = [{"name": name, "verdict": "error", "error": text} for name, text in errors.items()]
+    return sections, rows, cases
 
 
 def write_report(
@@ -283,6 +336,7 @@ def write_report(
     *,
     names: Sequence[str] | None = None,
     title: str = "mcflow validation report",
+    errors: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the report of one or more validation results into ``directory``.
 
@@ -296,6 +350,8 @@ def write_report(
         Case names (default: the transforms' names).
     title : str
         Page title.
+    errors : mapping of str to str, optional
+        Cases that could not run: name to a one-line error, shown as ERROR.
 
     Returns
     -------
@@ -304,14 +360,17 @@ def write_report(
     """
     from mcflow import figures
 
-    if not results:
+    errors = dict(errors or {})
+    if not results and not errors:
         raise ValueError("results must hold at least one ValidationResult")
     names = list(names) if names is not None else [r.transform for r in results]
     if len(names) != len(results):
         raise ValueError(f"names has {len(names)} entries for {len(results)} results")
     target = Path(directory)
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".mcflow-report-", dir=target))
+    _remove_stale_staging(target, target.resolve().parent)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=target))
     try:
         env = environment()
         sections = []
@@ -323,22 +382,25 @@ def write_report(
             figures.save_figure(figures.overview_figure(names, results),
                                 staging / "overview.png")
             overview = _image(staging, "overview.png", "overview")
-        overall = _overall(results)
+        overall = _overall(results, errors)
+        error_sections, error_rows, error_cases = _error_parts(errors)
         index_html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>{html.escape(title)} <span class="badge {overall}">{overall.upper()}</span></h1>
-<p>{len(results)} case(s). The change of variables under test:
+<p>{len(results) + len(errors)} case(s). The change of variables under test:
 p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(mu, sigma).</p>
-{overview}{''.join(sections)}
+{overview}{''.join(sections)}{error_sections}
 <h2>Environment</h2>{_table(list(env.items()), ("produced by", ""))}
 </body></html>
 """
-        (staging / "summary.md").write_text(_summary_markdown(title, names, results, env))
+        (staging / "summary.md").write_text(
+            _summary_markdown(title, names, results, env, overall, error_rows))
         payload = {"schema": SCHEMA_VERSION, "title": title, "verdict": overall,
                    "environment": env,
                    "cases": [{"name": name, **result.to_dict()}
-                             for name, result in zip(names, results, strict=True)]}
+                             for name, result in zip(names, results, strict=True)]
+                   + error_cases}
         (staging / "result.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         (staging / "index.html").write_text(index_html)
         # Publish: every file by an atomic rename, index.html last; then remove
@@ -349,6 +411,11 @@ p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(
         for stale in target.glob("*.png"):
             if stale.name not in published and _REPORT_FIGURE.match(stale.name):
                 stale.unlink()
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:  # interrupted before index.html: leave no empty folder behind either
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     return target / "index.html"

@@ -1,28 +1,73 @@
 """Parse the textual names of transforms and densities used by the CLI and configs.
 
 ``exp``, ``sinh_arcsinh:skew=0.5,tailweight=2`` or ``power:p=0.5`` name a
-built-in with keyword parameters; ``MODULE:OBJECT`` names a
-:class:`~mcflow.Transform` (or a zero-argument factory of one) importable from
-the current directory or the Python path.
+built-in with keyword parameters; ``MODULE:OBJECT`` names an object importable
+from the current directory or the Python path.  Importing the module runs its
+code, so a config is code: only name modules you trust.
+
+A ``MODULE:OBJECT`` transform spec must resolve to one of:
+
+- a :class:`~mcflow.Transform` instance;
+- a ``numba`` dispatcher (``@numba.njit``) or a plain Python function of one
+  positional argument, defined outside the standard library: the forward map;
+- a subclass of :class:`~mcflow.Transform` constructible without arguments;
+- a factory marked with :func:`transform_factory` (the attribute
+  ``__mcflow_transform__ = True``), called without arguments, returning a Transform.
+
+Nothing else is ever called: ``sys:exit`` or ``os:abort`` are refused, not run.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from mcflow.transform import Transform
 from mcflow.transforms import BUILTINS
 
-__all__ = ["SpecError", "describe_builtins", "load_object", "parse_pdf", "parse_transform"]
+__all__ = ["SpecError", "describe_builtins", "load_object", "parse_pdf", "parse_transform",
+           "transform_factory"]
+
+_Factory = TypeVar("_Factory", bound=Callable[..., Any])
+_FORMS = ("a mcflow.Transform, a Transform subclass without required arguments, an @njit or "
+          "plain function of one argument (the forward map), or a factory marked with "
+          "@mcflow.specs.transform_factory")
 
 
 class SpecError(ValueError):
     """A transform or pdf spec that cannot be resolved (the CLI's exit code 2)."""
+
+
+def transform_factory(function: _Factory) -> _Factory:
+    """Mark ``function`` as a zero-argument factory that a ``MODULE:OBJECT`` spec may call.
+
+    Parameters
+    ----------
+    function : callable
+        Called without arguments when the spec is resolved; must return a
+        :class:`~mcflow.Transform`.
+
+    Returns
+    -------
+    callable
+        ``function`` itself, with ``__mcflow_transform__ = True``.
+
+    Examples
+    --------
+    >>> from mcflow import transforms
+    >>> @transform_factory
+    ... def make_flow():
+    ...     return transforms.Chain(transforms.Affine(1.0, 2.0), transforms.Exp())
+    >>> make_flow.__mcflow_transform__
+    True
+    """
+    function.__mcflow_transform__ = True  # type: ignore[attr-defined]
+    return function
 
 
 def _parse_parameters(name: str, text: str) -> dict[str, float]:
@@ -42,8 +87,17 @@ def _parse_parameters(name: str, text: str) -> dict[str, float]:
     return parameters
 
 
+def _user_code_error(what: str, spec: str, action: str, error: BaseException) -> SpecError:
+    """Describe user code that raised (or called sys.exit) while a spec was resolved."""
+    detail = f"{type(error).__name__}: {error}" if str(error) else repr(error)
+    return SpecError(f"{what} {spec!r}: {action} raised {detail}")
+
+
 def load_object(spec: str, what: str) -> Any:
     """Import ``MODULE:OBJECT`` (dots allowed in both parts).
+
+    Importing runs the module's code; an exception or ``sys.exit`` there
+    becomes a :class:`SpecError` (``KeyboardInterrupt`` passes through).
 
     Parameters
     ----------
@@ -67,6 +121,8 @@ def load_object(spec: str, what: str) -> Any:
         raise SpecError(
             f"{what} {spec!r}: cannot import module {module_name!r} ({error})"
         ) from None
+    except (Exception, SystemExit) as error:  # the module's own code failed or exited
+        raise _user_code_error(what, spec, f"importing module {module_name!r}", error) from None
     target: Any = module
     for part in attribute.split("."):
         try:
@@ -75,7 +131,31 @@ def load_object(spec: str, what: str) -> Any:
             raise SpecError(
                 f"{what} {spec!r}: module {module_name!r} has no {attribute!r}"
             ) from None
+        except (Exception, SystemExit) as error:  # a property or module __getattr__
+            raise _user_code_error(what, spec, f"reading {attribute!r}", error) from None
     return target
+
+
+def _defined_in_stdlib(target: Any) -> bool:
+    """Whether ``target`` (or, for an instance, its class) comes from Python itself."""
+    if isinstance(target, functools.partial):  # judged by what it wraps
+        return _defined_in_stdlib(target.func)
+    if inspect.ismethod(target):  # a bound method, e.g. a frozen distribution's pdf
+        return _defined_in_stdlib(target.__func__)
+    owner = target if inspect.isfunction(target) or inspect.isclass(target) else type(target)
+    module = getattr(owner, "__module__", None) or "builtins"
+    return module.partition(".")[0] in sys.stdlib_module_names
+
+
+def _one_positional_argument(function: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in parameters if p.default is inspect.Parameter.empty
+                and p.kind is not p.VAR_POSITIONAL and p.kind is not p.VAR_KEYWORD]
+    return len(positional) >= 1 and len(required) == 1 and required[0] is positional[0]
 
 
 def parse_transform(spec: str) -> Transform:
@@ -84,11 +164,18 @@ def parse_transform(spec: str) -> Transform:
     Parameters
     ----------
     spec : str
-        A built-in (``exp``, ``affine:shift=1,scale=2``) or ``MODULE:OBJECT``.
+        A built-in (``exp``, ``affine:shift=1,scale=2``) or ``MODULE:OBJECT``
+        in one of the forms listed in this module's docstring.
 
     Returns
     -------
     Transform
+
+    Raises
+    ------
+    SpecError
+        For an unknown name, a bad parameter, an object of another kind, or
+        user code that raised while the spec was resolved.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"transform spec must be a non-empty string, got {spec!r}")
@@ -112,44 +199,69 @@ def parse_transform(spec: str) -> Transform:
             f"unknown transform {spec!r}: not a built-in ({', '.join(BUILTINS)}) and not "
             "MODULE:OBJECT"
         )
-    target = load_object(spec, "transform")
-    if not isinstance(target, Transform) and callable(target):
-        target = _transform_from_callable(target, spec)
-    if not isinstance(target, Transform):
-        raise SpecError(
-            f"transform {spec!r} is a {type(target).__name__}, not a mcflow.Transform"
-        )
-    return target
+    return _resolve_transform(load_object(spec, "transform"), spec)
 
 
-def _transform_from_callable(target: Callable[..., Any], spec: str) -> Any:
-    """Call a zero-argument factory; wrap a one-argument function as a forward map."""
+def _resolve_transform(target: Any, spec: str) -> Transform:
+    """Turn the object a spec names into a Transform, calling only the documented forms."""
     from numba.core.registry import CPUDispatcher
 
-    if isinstance(target, CPUDispatcher):
-        return Transform(target)
-    if inspect.isfunction(target):
-        required = [p for p in inspect.signature(target).parameters.values()
-                    if p.default is inspect.Parameter.empty
-                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if len(required) == 1:
-            return Transform(target)  # a scalar forward map, compiled with numba.njit
-        if required:
-            raise SpecError(
-                f"transform {spec!r} is a function of {len(required)} arguments; name a "
-                "mcflow.Transform, a zero-argument factory or a one-argument forward map")
+    if isinstance(target, Transform):
+        return target
+    if inspect.isclass(target) and issubclass(target, Transform):
+        action, build = "constructing the Transform subclass", target
+    elif getattr(target, "__mcflow_transform__", False) is True and callable(target) \
+            and not inspect.isbuiltin(target) and not _defined_in_stdlib(target):
+        action, build = "calling the transform factory", target
+    elif isinstance(target, CPUDispatcher) or (
+            inspect.isfunction(target) and not _defined_in_stdlib(target)
+            and _one_positional_argument(target)):
+        action, build = "compiling the forward map", lambda: Transform(target)
+    else:
+        kind = type(target).__name__
+        if _defined_in_stdlib(target):
+            kind += " from the Python standard library"
+        elif inspect.isfunction(target):
+            kind = "function whose arguments are not exactly one positional x"
+        raise SpecError(f"transform {spec!r} is a {kind}; name {_FORMS}")
     try:
-        return target()  # a zero-argument factory, or a Transform class without parameters
+        built = build()
     except TypeError as error:
-        raise SpecError(f"transform {spec!r} could not be built without arguments ({error}); "
-                        "for a built-in with parameters use NAME:key=value") from None
+        if build is target and inspect.isclass(target):
+            raise SpecError(f"transform {spec!r} could not be built without arguments ({error}); "
+                            "for a built-in with parameters use NAME:key=value") from None
+        raise SpecError(f"transform {spec!r}: {error}") from None
+    except (Exception, SystemExit) as error:  # user code: never an exit code of its own
+        raise _user_code_error("transform", spec, action, error) from None
+    if not isinstance(built, Transform):
+        raise SpecError(f"transform {spec!r}: the factory returned a {type(built).__name__}, "
+                        "not a mcflow.Transform")
+    return built
 
 
 def parse_pdf(spec: str) -> Callable[..., Any]:
-    """Resolve ``MODULE:FUNC`` to a vectorized pdf callable."""
-    target = load_object(spec, "pdf")
-    if not callable(target):
-        raise SpecError(f"pdf {spec!r} is a {type(target).__name__}, not callable")
+    """Resolve ``MODULE:FUNC`` to a vectorized pdf callable (not called here).
+
+    Parameters
+    ----------
+    spec : str
+        Names a Python function, or a callable object (a ufunc, a frozen
+        distribution's ``pdf``) that is neither a class nor part of Python itself.
+
+    Returns
+    -------
+    callable
+        ``p_Y(y: ndarray) -> ndarray``.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"pdf spec must be a non-empty string, got {spec!r}")
+    target = load_object(spec.strip(), "pdf")
+    if inspect.isclass(target) or not callable(target):
+        kind = "class" if inspect.isclass(target) else type(target).__name__
+        raise SpecError(f"pdf {spec!r} is a {kind}, not a function p_Y(y)")
+    if inspect.isbuiltin(target) or _defined_in_stdlib(target):
+        raise SpecError(f"pdf {spec!r} is a {type(target).__name__} from the Python standard "
+                        "library, not a density; name your own function p_Y(y)")
     return target
 
 

@@ -17,31 +17,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
-from numba.core.registry import CPUDispatcher
 
-from mcflow import _kernels
+from mcflow._user_code import as_float_array, compile_scalar, raise_first_failure, serial_map
 
 __all__ = ["Transform"]
 
-
-def _compile_scalar(function: Callable[..., Any], parameter: str) -> CPUDispatcher:
-    """Return ``function`` as a numba dispatcher compiled for float64 -> float64."""
-    if not callable(function):
-        raise TypeError(f"{parameter} must be callable, got {type(function).__name__}")
-    dispatcher = function if isinstance(function, CPUDispatcher) else numba.njit(function)
-    try:
-        dispatcher.compile((numba.float64,))
-    except Exception as error:  # numba raises many types; all mean "cannot compile"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise TypeError(
-            f"{parameter} {getattr(function, '__name__', function)!r} is not numba-compilable "
-            f"as a scalar float64 -> float64 function ({type(error).__name__}: {first_line}). "
-            "Decorate it with @numba.njit using only numba-supported code, or pass "
-            "vectorized=True to call it on whole NumPy arrays instead."
-        ) from None
-    return dispatcher
+_LARGEST = float(np.finfo(np.float64).max)
 
 
 def _check_vector_callable(function: Any, parameter: str) -> Callable[[np.ndarray], Any]:
@@ -57,7 +39,8 @@ class Transform:
     ----------
     forward : callable
         ``T``. A ``@numba.njit`` scalar function float64 -> float64 (a plain
-        Python function is compiled with ``numba.njit``), or, with
+        Python function is compiled with mcflow's numba policy,
+        ``error_model="numpy"``, so 1/0 gives inf), or, with
         ``vectorized=True``, any callable taking and returning a float64
         ndarray (NumPy code, or a torch/JAX flow wrapped to NumPy).
     inverse : callable, optional
@@ -83,7 +66,7 @@ class Transform:
     Examples
     --------
     >>> import math, numba
-    >>> @numba.njit
+    >>> @numba.njit(error_model="numpy")
     ... def softsign(x):
     ...     return x / (1.0 + abs(x))
     >>> t = Transform(softsign, name="softsign")
@@ -105,7 +88,7 @@ class Transform:
         if not isinstance(vectorized, (bool, np.bool_)):
             raise TypeError(f"vectorized must be True or False, got {vectorized!r}")
         self.vectorized = bool(vectorized)
-        prepare = _check_vector_callable if self.vectorized else _compile_scalar
+        prepare = _check_vector_callable if self.vectorized else compile_scalar
         self.forward = prepare(forward, "forward")
         self.inverse = None if inverse is None else prepare(inverse, "inverse")
         self.log_abs_det_jacobian = (
@@ -173,27 +156,54 @@ class Transform:
 
     def _call(self, function: Callable[..., Any], values: np.ndarray, what: str) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.float64)
+        description = f"{what} of transform {self.name!r}"
         if not self.vectorized:
-            return _kernels.map_function(function, values.ravel()).reshape(values.shape)
-        result = np.asarray(function(values), dtype=np.float64)
-        if result.shape != values.shape:
-            raise ValueError(
-                f"vectorized {what} of transform {self.name!r} returned shape {result.shape} "
-                f"for input shape {values.shape}; it must map elementwise"
-            )
-        return result
+            flat = values.ravel()
+            try:
+                result = serial_map(function, flat)
+            except Exception:  # a user's exception: raised as itself, with its x
+                raise_first_failure(function, flat, description)
+                raise
+            return result.reshape(values.shape)
+        # A copy: a user's function may modify its argument in place.
+        return as_float_array(function(values.copy()), values.shape, description)
+
+    def with_support(self, support: tuple[float, float]) -> Transform:
+        """Return a copy of this transform with the support ``support = (lo, hi)``.
+
+        Parameters
+        ----------
+        support : (float, float)
+            The interval of Y's values; ends may be infinite.
+        """
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.support = _check_support(support)
+        return copy
 
     def _infer_support(self) -> tuple[float, float]:
+        """``sorted(T(-inf), T(inf))``, with limits from large finite x where T(inf) is NaN.
+
+        Meaningful for a monotone T.  ``x / (1 + |x|)`` is NaN at infinity but
+        1 at every large finite x: such limits are read off the values at
+        ``x = +-1e300`` and ``+-max float`` when they agree.
+        """
+        probes = np.array([-math.inf, -_LARGEST, -1e300, 1e300, _LARGEST, math.inf])
         try:
             with np.errstate(all="ignore"):
-                ends = self.forward_array(np.array([-np.inf, np.inf]))
-        except Exception:  # a vectorized flow may refuse infinities: no inference then
+                values = self.forward_array(probes)
+        except Exception:  # a flow may refuse such inputs: no inference then
             return -math.inf, math.inf
-        if not np.any(np.isnan(ends)):
-            lo, hi = sorted(float(v) for v in ends)
-            if lo < hi:
-                return lo, hi
-        return -math.inf, math.inf
+        ends = []
+        for at_inf, *finite in (values[[0, 1, 2]], values[[5, 4, 3]]):
+            if not math.isnan(at_inf):
+                ends.append(float(at_inf))
+            elif finite[0] == finite[1]:  # saturated well before the largest float
+                ends.append(float(finite[0]))
+            else:
+                return -math.inf, math.inf
+        lo, hi = sorted(ends)
+        return (lo, hi) if lo < hi else (-math.inf, math.inf)
 
     def __repr__(self) -> str:
         kind = "vectorized" if self.vectorized else "njit"

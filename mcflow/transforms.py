@@ -21,10 +21,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 
 from mcflow import _kernels, _ops
+from mcflow._numba import jit
 from mcflow.transform import Transform
 
 __all__ = [
@@ -60,7 +60,7 @@ def _finite(value: Any, parameter: str, owner: str) -> float:
 def _bind(function: Callable[..., float], ops: np.ndarray, params: np.ndarray) -> Any:
     """Return an ``@njit`` scalar function x -> function(ops, params, x)."""
 
-    @numba.njit(cache=False)  # a closure over arrays: nothing stable to cache on
+    @jit(cache=False)  # a closure over arrays: nothing stable to cache on
     def bound(x):
         return function(ops, params, x)
 
@@ -397,7 +397,7 @@ def _vectorized_chain(steps: tuple[Transform, ...], name: str) -> Transform:
 
 
 def _compose(first: Any, second: Any) -> Any:
-    @numba.njit(cache=False)
+    @jit(cache=False)
     def composed(x):
         return second(first(x))
 
@@ -405,7 +405,7 @@ def _compose(first: Any, second: Any) -> Any:
 
 
 def _add_log_dets(first_forward: Any, first_log_det: Any, second_log_det: Any) -> Any:
-    @numba.njit(cache=False)
+    @jit(cache=False)
     def log_det(x):
         return first_log_det(x) + second_log_det(first_forward(x))
 

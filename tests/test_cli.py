@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -209,3 +215,260 @@ def test_dask_workers_without_a_local_cluster_is_a_usage_error(capsys):
     code, _, err = run(capsys, "validate", "exp", "--n", "1e4", "--dask-workers", "2")
     assert code == 2
     assert "--dask-workers only applies to --dask local" in err
+
+
+def test_default_seed_is_the_case_seed_and_random_draws_a_printed_integer(capsys, tmp_path):
+    # Depends on validate(seed="auto") (the default) deriving the seed from the case.
+    import mcflow
+
+    seeds = []
+    for extra in ([], ["--seed", "auto"], ["--seed", "random"], ["--seed", "random"],
+                  ["--seed", "12"]):
+        out_file = tmp_path / "r.json"
+        code, out, _ = run(capsys, "validate", "exp", "--n", "1e4", "--json", str(out_file),
+                           *extra)
+        assert code == 0
+        seeds.append(json.loads(out_file.read_text())["seed"])
+        assert f"seed = {seeds[-1]}," in out  # the integer actually used is printed
+    auto = mcflow.validate(mcflow.transforms.Exp(), n=10**4).seed
+    assert seeds[0] == seeds[1] == auto != 0
+    assert all(type(seed) is int for seed in seeds)
+    assert seeds[2] != seeds[3] and seeds[4] == 12
+
+
+@pytest.mark.parametrize("seed", ["-3", "abc", "1.5", str(2**63)])
+def test_a_bad_seed_is_a_usage_error(capsys, seed):
+    code, _, err = run(capsys, "validate", "exp", "--seed", seed)
+    assert code == 2
+    assert "seed must be a non-negative integer below 2**63, 'auto' or 'random'" in err
+
+
+def _capture_support(monkeypatch, module):
+    """Replace ``module.validate`` by a stub that records the transform's support."""
+    import mcflow
+
+    seen = []
+    result = mcflow.validate(mcflow.transforms.Exp(), n=10**4)
+
+    def stub(transform, pdf=None, **options):
+        seen.append(transform.support)
+        return result
+
+    monkeypatch.setattr(module, "validate", stub)
+    return seen
+
+
+def test_cli_support_reaches_the_transform(capsys, monkeypatch):
+    import mcflow.validation
+
+    seen = _capture_support(monkeypatch, mcflow.validation)
+    code, _, _ = run(capsys, "validate", "exp", "--n", "1e4", "--support", "-inf", "inf")
+    assert code == 0
+    assert seen == [(-float("inf"), float("inf"))]  # not exp's inferred (0, inf)
+    code, _, err = run(capsys, "validate", "exp", "--support", "1", "0")
+    assert code == 2 and "--support 1 0: support must satisfy lo < hi" in err
+    code, _, err = run(capsys, "validate", "exp", "--support", "nan", "1")
+    assert code == 2 and "support ends must be numbers or +-inf" in err
+
+
+def test_config_support_reaches_the_transform(capsys, tmp_path, monkeypatch):
+    import mcflow.check
+
+    seen = _capture_support(monkeypatch, mcflow.check)
+    config = tmp_path / "cases.toml"
+    config.write_text(textwrap.dedent("""
+        [tool.mcflow]
+        n = 1e4
+        [[tool.mcflow.cases]]
+        name = "a"
+        transform = "exp"
+        support = [-1, inf]
+        [[tool.mcflow.cases]]
+        name = "b"
+        transform = "exp"
+        support = ["-inf", "inf"]
+    """))
+    code, _, _ = run(capsys, "check", str(config))
+    assert code == 0
+    assert seen == [(-1.0, float("inf")), (-float("inf"), float("inf"))]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[1]", "case 0 ('flow'): support must be a list [lo, hi] of two numbers"),
+        ("'wide'", "case 0 ('flow'): support must be a list [lo, hi]"),
+        ("['a', 1]", "case 0 ('flow'): support must be a list [lo, hi]"),
+        ("[2, 1]", "case 0 ('flow'): support must satisfy lo < hi, got [2, 1]"),
+        ("[nan, 1]", "case 0 ('flow'): support must satisfy lo < hi"),
+    ],
+)
+def test_a_malformed_config_support_names_the_case_and_key(capsys, tmp_path, value, message):
+    config = tmp_path / "cases.toml"
+    config.write_text(f"[tool.mcflow]\n[[tool.mcflow.cases]]\nname = 'flow'\n"
+                      f"transform = 'exp'\nsupport = {value}\n")
+    code, _, err = run(capsys, "check", str(config))
+    assert code == 2
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("seed = -1", "seed must be a non-negative integer below 2**63 or \"auto\", got -1"),
+        ("seed = 'random'", "seed must be a non-negative integer below 2**63 or \"auto\""),
+        ("bins = 10", "an integer bins needs range = [lo, hi]"),
+        ("sigma = -1.0", "sigma"),
+        ("n = 0", "n must be a positive integer"),
+    ],
+)
+def test_config_values_validate_would_refuse_fail_before_sampling(capsys, tmp_path, body,
+                                                                 message):
+    config = tmp_path / "cases.toml"
+    config.write_text(f"[tool.mcflow]\n[[tool.mcflow.cases]]\ntransform = 'exp'\n{body}\n")
+    code, _, err = run(capsys, "check", str(config))
+    assert code == 2
+    assert message in err
+
+
+def _output_path_cases(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir").mkdir()
+    return [
+        (["--json", str(tmp_path / "a_dir")], f"--json {str(tmp_path / 'a_dir')!r} is a "
+                                              "directory"),
+        (["--json", str(tmp_path / "a_file" / "r.json")],
+         f"{str(tmp_path / 'a_file')!r} is a file, so the folder cannot be created"),
+        (["--report", str(tmp_path / "a_file")], f"--report {str(tmp_path / 'a_file')!r} is a "
+                                                 "file"),
+        (["--report", str(tmp_path / "a_file" / "deeper" / "report")],
+         f"--report {str(tmp_path / 'a_file' / 'deeper' / 'report')!r}: "),
+    ]
+
+
+def test_bad_output_paths_fail_at_once_without_sampling(capsys, tmp_path, monkeypatch):
+    import time
+
+    import mcflow.validation
+
+    calls = []
+    monkeypatch.setattr(mcflow.validation, "run_histogram", lambda *a, **k: calls.append(a))
+    config = tmp_path / "cases.toml"
+    config.write_text("[tool.mcflow]\n[[tool.mcflow.cases]]\ntransform = 'exp'\nn = 1e10\n")
+    for options, message in _output_path_cases(tmp_path):
+        for command in (["validate", "exp", "--n", "1e10"], ["check", str(config)]):
+            started = time.perf_counter()
+            code, _, err = run(capsys, *command, *options)
+            assert time.perf_counter() - started < 1.0
+            assert code == 2, (command, options)
+            assert message in err, err
+    assert calls == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root may write anywhere")
+def test_an_unwritable_report_folder_fails_at_once(capsys, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, _, err = run(capsys, "validate", "exp", "--report", str(locked / "report"))
+    assert code == 2
+    assert f"the folder {str(locked)!r} is not writable" in err
+
+
+def test_sys_exit_in_a_user_pdf_is_exit_2_not_0(capsys, tmp_path, monkeypatch):
+    (tmp_path / "exiting_pdf.py").write_text("import sys\ndef pdf(y):\n    sys.exit(0)\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "validate", "exp", "--pdf", "exiting_pdf:pdf", "--n", "1e4")
+    assert code == 2
+    assert "user code called sys.exit(0) while running; nothing was validated" in err
+
+
+def test_sigterm_while_writing_the_report_cleans_up_and_exits_143(capsys, tmp_path,
+                                                                 monkeypatch):
+    from mcflow import figures
+
+    def terminate(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # a real signal, delivered to this process
+        time.sleep(5)  # the handler raises here, long before this ends
+        raise AssertionError("SIGTERM was not turned into an interrupt")
+
+    monkeypatch.setattr(figures, "cdf_difference_figure", terminate)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    out_json, report = tmp_path / "r.json", tmp_path / "report"
+    code, _, err = run(capsys, "validate", "exp", "--n", "1e4", "--json", str(out_json),
+                       "--report", str(report), "--quiet")
+    assert code == 143
+    assert err.strip() == (f"mcflow: terminated by SIGTERM; wrote --json {out_json}; --report "
+                           f"{report} not written (any earlier file there is unchanged)")
+    assert json.loads(out_json.read_text())["verdict"] == "pass"
+    assert not report.exists()  # no staging folder, no empty folder
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # the handler is restored
+
+
+_DRIVER = """
+import signal
+import sys
+import mcflow.validation as validation
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the parent ignores it
+
+original = validation.run_histogram
+
+def announced(*args, **kwargs):
+    print("mcflow-test: sampling", file=sys.stderr, flush=True)
+    return original(*args, **kwargs)
+
+validation.run_histogram = announced
+from mcflow.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("signum", "code", "cause"), [
+    (signal.SIGTERM, 143, "terminated by SIGTERM"),
+    (signal.SIGINT, 130, "interrupted (SIGINT)"),
+])
+def test_a_signal_while_sampling_writes_nothing(tmp_path, signum, code, cause):
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER)
+    out_json, report = tmp_path / "out" / "r.json", tmp_path / "report"
+    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get(
+        "NUMBA_CACHE_DIR", os.path.join(os.getcwd(), ".numba_cache"))}
+    process = subprocess.Popen(
+        [sys.executable, str(driver), "validate", "exp", "--n", "1e11", "--json", str(out_json),
+         "--report", str(report)], stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    watchdog = threading.Timer(120, process.kill)  # never hang the suite
+    watchdog.start()
+    try:
+        lines = iter(process.stderr.readline, "")
+        assert any(line.strip() == "mcflow-test: sampling" for line in lines)
+        time.sleep(0.5)  # well inside the ~500 s of sampling
+        started = time.perf_counter()
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == code
+        assert time.perf_counter() - started < 10
+        err = process.stderr.read()
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    assert err.strip().splitlines()[-1] == (
+        f"mcflow: {cause}; nothing was written; --json {out_json} and --report {report} "
+        "not written (any earlier file there is unchanged)")
+    assert not out_json.exists() and not report.exists() and not out_json.parent.exists()
+    assert not list(tmp_path.rglob(".mcflow-report-*"))
+
+
+def test_python_m_mcflow_runs_the_cli(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get(
+        "NUMBA_CACHE_DIR", os.path.join(os.getcwd(), ".numba_cache"))}
+    done = subprocess.run([sys.executable, "-m", "mcflow", "--version"], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=tmp_path)
+    import mcflow
+
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"mcflow {mcflow.__version__}"
+    done = subprocess.run([sys.executable, "-m", "mcflow", "validate", "nosuch"],
+                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 2 and "unknown transform 'nosuch'" in done.stderr

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import numba
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from mcflow.cli import main
 
 distributed = pytest.importorskip("distributed")
 
-from mcflow.distributed import connect, count_on_cluster  # noqa: E402
+from mcflow.distributed import ClusterError, connect, count_on_cluster  # noqa: E402
 
 
 def _row(h):
@@ -57,7 +58,7 @@ def test_any_task_size_gives_the_same_counts(client, task_chunks):
     assert info["tasks"] == -(-21 // task_chunks)
 
 
-@mcflow.Transform.__init__.__globals__["numba"].njit
+@numba.njit(error_model="numpy")
 def _module_level_square(x):
     return x * x
 
@@ -156,3 +157,68 @@ def test_importing_mcflow_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+@pytest.fixture(scope="module")
+def broken_cluster():
+    """One worker process on which ``import mcflow`` fails (as on a worker without mcflow)."""
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+        preload=["import sys; sys.modules['mcflow'] = None"])
+    client = distributed.Client(cluster)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+def test_workers_that_cannot_import_mcflow_fail_fast_naming_the_problem(broken_cluster):
+    # Before: the worker could not even decode the task and the run waited forever.
+    _, client = broken_cluster
+    started = time.perf_counter()
+    with pytest.raises(ClusterError, match=r"cannot load transform 'exp' \(ModuleNotFoundError: "
+                                           r".*'mcflow.*install mcflow"):
+        mcflow.histogram(transforms.Exp(), 10**5, 10, (0.0, 5.0), client=client)
+    assert time.perf_counter() - started < 15
+
+
+def test_cli_on_workers_without_mcflow_exits_2_within_the_timeout(broken_cluster, capsys):
+    cluster, _ = broken_cluster
+    started = time.perf_counter()
+    code = main(["validate", "exp", "--n", "1e5", "--quiet", "--dask", cluster.scheduler_address,
+                 "--dask-timeout", "5"])
+    assert code == 2
+    assert time.perf_counter() - started < 15
+    err = capsys.readouterr().err
+    assert "cannot load transform 'exp' (ModuleNotFoundError" in err
+
+
+def test_check_stops_asking_a_broken_cluster_but_keeps_every_case(broken_cluster, tmp_path):
+    from mcflow.check import run_check
+    from mcflow.config import load_config
+
+    config = tmp_path / "cases.toml"
+    config.write_text("[tool.mcflow]\nn = 1e5\n[[tool.mcflow.cases]]\nname = 'a'\n"
+                      "transform = 'exp'\n[[tool.mcflow.cases]]\nname = 'b'\n"
+                      "transform = 'tanh'\n")
+    _, client = broken_cluster
+    outcome = run_check(load_config(config), client=client)
+    assert outcome.verdict == "error" and outcome.results == ()
+    assert outcome.errors["a"].type == "ClusterError"
+    assert "cannot load transform 'exp'" in outcome.errors["a"].message
+    assert outcome.errors["b"].message.startswith("not run: Dask worker")
+
+
+def test_workers_that_do_not_answer_fail_after_the_timeout(broken_cluster):
+    # Last on this cluster. Its only worker thread is busy, so the probe cannot
+    # start, and the timeout says so (the sleep is short: teardown waits for it).
+    _, client = broken_cluster
+    busy = client.submit(time.sleep, 5, pure=False)
+    time.sleep(0.5)  # let the sleep start on the worker first
+    try:
+        started = time.perf_counter()
+        with pytest.raises(ClusterError, match=r"did not load transform 'exp' within 1 s"):
+            count_on_cluster(client, transforms.Exp(), 0, 10**5, 0, 1, 0.0, 1.0,
+                             make_binning(10, (0.0, 5.0)), timeout=1.0)
+        assert time.perf_counter() - started < 10
+    finally:
+        client.cancel(busy)

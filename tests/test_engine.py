@@ -21,7 +21,7 @@ from mcflow._rng import CHUNK_SIZE
 N_SMALL = 3 * CHUNK_SIZE + 12_345
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def spiky(x):
     """Finite, NaN, +inf and -inf outputs on known parts of the line."""
     if x < -2.0:

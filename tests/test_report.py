@@ -130,3 +130,47 @@ def test_write_text_atomically_replaces_whole_files(tmp_path):
     write_text_atomically(path, "two")
     assert path.read_text() == "two"
     assert [p.name for p in path.parent.iterdir()] == ["b.txt"]
+
+
+def test_stale_staging_folders_of_killed_runs_are_removed(tmp_path, results):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead_pid = int(finished.stdout)  # a process that has exited: its staging folder is stale
+    target = tmp_path / "report"
+    target.mkdir()
+    dead = target / f".mcflow-report-{dead_pid}-abc123"
+    beside = tmp_path / f".mcflow-report-{dead_pid}-def456"  # in the report's parent
+    legacy_old = target / ".mcflow-report-k2j3h4"  # older mcflow: no pid, two hours old
+    legacy_new = target / ".mcflow-report-q9w8e7"  # no pid, fresh: may be a live writer
+    alive = target / f".mcflow-report-{os.getpid()}-zzz999"
+    for folder in (dead, beside, legacy_old, legacy_new, alive):
+        folder.mkdir()
+        (folder / "index.html").write_text("half")
+    two_hours_ago = time.time() - 7200
+    os.utime(legacy_old, (two_hours_ago, two_hours_ago))
+    write_report([results[0]], target)
+    left = sorted(p.name for p in tmp_path.rglob(".mcflow-report-*"))
+    assert left == sorted([legacy_new.name, alive.name])
+    assert (target / "index.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_report_shows_cases_that_could_not_run(tmp_path, results):
+    index = write_report([results[0]], tmp_path / "report", names=["ok"],
+                         errors={"broken": "RuntimeError: claimed pdf exploded"})
+    parser = _Collector()
+    parser.feed(index.read_text())
+    assert parser.sections == ["ok", "broken"]
+    assert "Could not run: RuntimeError: claimed pdf exploded" in " ".join(parser.text)
+    payload = json.loads((index.parent / "result.json").read_text())
+    assert payload["verdict"] == "error"
+    assert payload["cases"][1] == {"name": "broken", "verdict": "error",
+                                   "error": "RuntimeError: claimed pdf exploded"}
+    only_errors = write_report([], tmp_path / "only", errors={"broken": "SystemExit: 0"})
+    assert "ERROR" in only_errors.read_text()
+    with pytest.raises(ValueError, match="at least one"):
+        write_report([], tmp_path / "none")

@@ -215,17 +215,17 @@ def test_builtin_scalar_functions_are_njit():
     assert t.log_abs_det_jacobian(0.0) == pytest.approx(math.log(2.0))
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def _user_exp(x):
     return math.exp(x)
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def _user_log(y):
     return math.log(y)
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def _user_ldj(x):
     return x
 
@@ -270,7 +270,7 @@ def test_density_without_inverse_is_a_clear_error():
 
 def test_vectorized_forward_must_map_elementwise():
     t = mcflow.Transform(lambda x: x[:-1], vectorized=True, support=(-1.0, 1.0))
-    with pytest.raises(ValueError, match=r"returned shape \(9,\) for input shape \(10,\)"):
+    with pytest.raises(TypeError, match=r"returned shape \(9,\) for input shape \(10,\)"):
         t.forward_array(np.zeros(10))
 
 
@@ -317,7 +317,7 @@ def test_fast_exp_is_within_1_2_ulp_everywhere():
     assert special_values[2] == 0.0
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def _apply_fast(kind, x):
     out = np.empty_like(x)
     for i in range(x.size):

@@ -1,0 +1,218 @@
+"""The ``mcflow`` command line's arguments: the parser, value types and output-path checks."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcflow._seeds import AUTO_SEED
+
+__all__ = ["UsageError", "build_parser", "check_output_paths", "protect_negative_numbers"]
+
+#: ``--seed random`` draws this many bits of fresh entropy (seeds stay below 2**63).
+_RANDOM_SEED_BITS = 63
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr, exit code 2."""
+
+
+def protect_negative_numbers(argv: Sequence[str]) -> list[str]:
+    """Let values like ``-inf`` or ``-1e3`` through argparse, which takes them for options.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        Command-line arguments.
+
+    Returns
+    -------
+    list of str
+        The same, with a space before each negative number (``float`` and
+        ``int`` ignore it); no option of ``mcflow`` looks like a number.
+    """
+    protected = []
+    for token in argv:
+        try:
+            float(token)
+        except ValueError:
+            protected.append(token)
+        else:
+            protected.append(f" {token}" if token.startswith("-") else token)
+    return protected
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _support_end(text: str) -> float:
+    """Parse a support end: a number, inf or -inf (never NaN)."""
+    value = _number(text)
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"support ends must be numbers or +-inf, got {text!r}")
+    return value
+
+
+def _sample_count(text: str) -> int:
+    """Accept 10000000, 1e7 or 1_000_000."""
+    from mcflow.engine import check_n
+
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"n must be a positive integer like 1e7, got {text!r}"
+        ) from None
+    try:
+        return check_n(value)
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _seed(text: str) -> int | str:
+    """Parse an integer, ``auto`` (from the case identity) or ``random`` (a fresh integer)."""
+    if text == AUTO_SEED:
+        return AUTO_SEED
+    if text == "random":  # drawn here so the summary prints a seed that reproduces the run
+        return secrets.randbits(_RANDOM_SEED_BITS)
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**_RANDOM_SEED_BITS:
+        raise argparse.ArgumentTypeError(
+            f"seed must be a non-negative integer below 2**63, 'auto' or 'random', got {text!r}")
+    return value
+
+
+def _thread_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threads must look like 1,2,4, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"threads must be positive integers, got {text!r}")
+    return values
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="FILE", type=Path, help="write the result as JSON")
+    parser.add_argument("--report", metavar="DIR", type=Path,
+                        help="write an HTML/Markdown/JSON report with figures into DIR")
+    parser.add_argument("--threads", type=int, default=None, help="engine threads (default: all)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar and no table, only the exit code and errors")
+    parser.add_argument("--dask", metavar="ADDRESS",
+                        help="sample on a Dask cluster: a scheduler address, or 'local' to "
+                             "start a LocalCluster of worker processes (needs mcflow[dask])")
+    parser.add_argument("--dask-workers", type=int, default=None, metavar="N",
+                        help="workers of --dask local (default: one per core)")
+    parser.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up on an unreachable scheduler, or on workers that do not "
+                             "appear or cannot load the transform, after this long (10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``mcflow`` argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="mcflow",
+        description="Monte Carlo validation of transformed densities (change of variables).",
+        epilog="Exit codes: 0 pass, 1 fail, 2 usage, bad input or a case that could not run, "
+               "3 inconclusive, 130 interrupted (SIGINT), 143 terminated (SIGTERM).",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate", help="validate one transform's density",
+        description="Validate the density of Y = T(X), X ~ N(mu, sigma).")
+    validate.add_argument("spec", metavar="SPEC",
+                          help="built-in (exp, sinh_arcsinh:skew=0.5) or MODULE:OBJECT")
+    validate.add_argument("--pdf", metavar="MODULE:FUNC",
+                          help="claimed density p_Y (default: derived from the transform)")
+    validate.add_argument("--n", type=_sample_count, default=10**7, help="samples (default 1e7)")
+    validate.add_argument("--bins", type=int, default=None,
+                          help="uniform bins over --range (default: equal-probability bins)")
+    validate.add_argument("--range", type=_number, nargs=2, metavar=("LO", "HI"))
+    validate.add_argument("--support", type=_support_end, nargs=2, metavar=("LO", "HI"),
+                          help="the interval of Y's values (inf and -inf allowed), when the "
+                               "transform's own is missing or wrong")
+    validate.add_argument("--seed", type=_seed, default=AUTO_SEED,
+                          help="an integer, 'auto' (default: derived from the transform, pdf, "
+                               "mu and sigma) or 'random' (a fresh seed, printed)")
+    validate.add_argument("--alpha", type=_number, default=0.01,
+                          help="false-failure probability (default 0.01)")
+    validate.add_argument("--tolerance", type=_number, default=None,
+                          help="L1 deviation that matters (inconclusive if n cannot see it)")
+    validate.add_argument("--mu", type=_number, default=0.0)
+    validate.add_argument("--sigma", type=_number, default=1.0)
+    _add_run_options(validate)
+
+    check = commands.add_parser(
+        "check", help="run every case of [tool.mcflow] (pyproject.toml or FILE)",
+        description="Run the cases listed under [tool.mcflow]; one alpha budget for all. "
+                    "The config imports (and so runs) the modules its specs name.")
+    check.add_argument("file", nargs="?", type=Path, default=None, metavar="FILE",
+                       help="TOML file (default: ./pyproject.toml)")
+    _add_run_options(check)
+
+    commands.add_parser("list", help="list the built-in transforms")
+
+    bench = commands.add_parser(
+        "bench", help="measure throughput against NumPy baselines",
+        description="Throughput of the engine and the baselines in one run (best of --repeat).")
+    bench.add_argument("--n", type=_sample_count, default=10**8, help="samples per run (1e8)")
+    bench.add_argument("--threads", type=_thread_list, default=None,
+                       help="thread counts for the scaling table, e.g. 1,2 (default: 1..all)")
+    bench.add_argument("--repeat", type=int, default=3, help="timed runs per workload (best kept)")
+    bench.add_argument("--only", action="append", metavar="NAME",
+                       help="only this workload (repeatable)")
+    bench.add_argument("--json", metavar="FILE", type=Path, help="write the results JSON")
+    bench.add_argument("--plot", metavar="FILE", type=Path, help="write the throughput plot PNG")
+    bench.add_argument("--markdown", metavar="FILE", type=Path,
+                       help="write the Markdown table generated from the results")
+    bench.add_argument("--from-json", metavar="FILE", type=Path,
+                       help="do not measure: regenerate --plot/--markdown from a results JSON")
+    return parser
+
+
+def _check_target(path: Path, option: str, is_folder: bool) -> None:
+    """Refuse an output path that cannot be written, before any sampling."""
+    shown = f"{option} {str(path)!r}"
+    if is_folder and path.exists() and not path.is_dir():
+        raise UsageError(f"{shown} is a file; --report needs a directory (it is created)")
+    if not is_folder and path.is_dir():
+        raise UsageError(f"{shown} is a directory; give a file name such as "
+                         f"{str(path / 'result.json')!r}")
+    folder = path.absolute() if is_folder else path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the nearest existing ancestor: where mkdir would start
+    if not folder.is_dir():
+        raise UsageError(f"{shown}: {str(folder)!r} is a file, so the folder cannot be created")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{shown}: the folder {str(folder)!r} is not writable")
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Check ``--json FILE`` and ``--report DIR`` can be written (raise UsageError if not).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed ``validate`` or ``check`` arguments.
+    """
+    if args.json is not None:
+        _check_target(args.json, "--json", is_folder=False)
+    if args.report is not None:
+        _check_target(args.report, "--report", is_folder=True)
+    if args.json is not None and args.report is not None and \
+            args.json.absolute() == args.report.absolute():
+        raise UsageError(f"--json and --report name the same path {str(args.json)!r}")

@@ -1,0 +1,144 @@
+"""The validation layers, each a function returning a :class:`LayerResult`, and the verdict.
+
+Thresholds (the rule, in one place):
+
+* **Sample-free checks** (the exact layer, and the claimed total mass) fail
+  when the discrepancy exceeds what the numbers can resolve: the numerical
+  floor, ``SAFETY`` times the quadrature error estimates plus the inverse's
+  round-trip error plus a float64 evaluation allowance (see
+  :func:`numerical_floor`).  They do not wait for the Monte Carlo resolution:
+  an error the exact masses show fails at any n.  A user ``tolerance`` raises
+  the exact layer's threshold to it.
+* **Monte Carlo layers** fail when a statistic's p-value is at most
+  ``alpha_per_test`` (so a correct density fails with probability at most
+  ``alpha``).
+* The verdict is ``fail`` if any layer failed; else ``inconclusive`` if the
+  run cannot see what was asked (``tolerance`` below the detection limit, or
+  claimed masses too uncertain for the Monte Carlo comparison); else ``pass``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mcflow.result import LayerResult, Verdict
+from mcflow.statistics import (
+    NullDistribution,
+    g_statistic,
+    kolmogorov_pvalue,
+    ks_statistic,
+    l1_statistic,
+)
+
+__all__ = ["EVALUATION_RTOL", "SAFETY", "STATISTICS", "exact_layer", "mc_layer",
+           "numerical_floor", "verdict_of"]
+
+STATISTICS = ("ks", "l1", "g")
+#: Gauss-Kronrod error estimates are usually pessimistic, but near kinks and
+#: noise they can fall short of the true error by a few times: 10x covers it.
+SAFETY = 10.0
+#: Relative accuracy a claimed density computed in float64 through an inverse
+#: and a log-det is granted: eps * 4.5e6, a condition number no correct
+#: density code reaches, and 1e5 times below what 1e10 samples resolve.
+EVALUATION_RTOL = 1e-9
+#: Expected count above which a cell with no sample is worth naming.
+_NAMED_EMPTY_EXPECTED = 10.0
+
+
+def numerical_floor(errors: np.ndarray, roundtrip_error: float, total_mass: float) -> float:
+    r"""Return the smallest discrepancy a sample-free check can trust.
+
+    .. math:: \text{floor} = \text{SAFETY} \sum_i \epsilon_i + r + 10^{-9} M,
+
+    with ``epsilon_i`` the quadrature error estimates (finite ones), ``r`` the
+    mass moved by the inverse's round-trip error at the edges and ``M`` the
+    claimed total mass.
+    """
+    finite = errors[np.isfinite(errors)]
+    return float(SAFETY * finite.sum() + roundtrip_error + EVALUATION_RTOL * abs(total_mass))
+
+
+def _empty_cells_hint(cells: np.ndarray, probabilities: np.ndarray, edges: np.ndarray,
+                      against: str) -> str:
+    """Name the interval where the claim expects samples and none landed, if any."""
+    n = int(cells.sum())
+    empty = np.flatnonzero((cells[:-1] == 0) & (n * probabilities[:-1] >= _NAMED_EMPTY_EXPECTED))
+    if empty.size == 0:
+        return ""
+    bounds = np.concatenate([[-np.inf], edges, [np.inf]])
+    lo, hi = float(bounds[empty[0]]), float(bounds[empty[-1] + 1])
+    expected = float(n * probabilities[empty].sum())
+    return (f"; the {against} expects {expected:.4g} samples in [{lo:.6g}, {hi:.6g}) where none "
+            "landed: if T cannot take values there, declare support=(lo, hi)")
+
+
+def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: NullDistribution,
+             alpha_per_test: float, against: str, edges: np.ndarray) -> LayerResult:
+    """Compare observed cells with ``probabilities`` by KS, L1 and G against ``null``."""
+    n = int(cells.sum())
+    observed = {
+        "ks": ks_statistic(cells, probabilities),
+        "l1": l1_statistic(cells, probabilities),
+        "g": g_statistic(cells, probabilities),
+    }
+    pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
+    statistics: dict[str, Any] = {
+        "ks_statistic": observed["ks"], "ks_pvalue": pvalues["ks"],
+        "ks_asymptotic_pvalue": kolmogorov_pvalue(observed["ks"], n),
+        "l1": observed["l1"], "l1_pvalue": pvalues["l1"],
+        "g_statistic": observed["g"], "g_pvalue": pvalues["g"],
+        "alpha_per_test": alpha_per_test, "cells": int(cells.size),
+    }
+    failing = [key for key in STATISTICS if pvalues[key] <= alpha_per_test]
+    impossible = np.flatnonzero((probabilities == 0) & (cells > 0))
+    if impossible.size:
+        statistics["impossible_cells"] = impossible.tolist()
+    if failing:
+        named = ", ".join(f"{key.upper()} p = {pvalues[key]:.3g}" for key in failing)
+        message = (f"the sample disagrees with the {against}: {named} "
+                   f"(<= {alpha_per_test:.3g} per test)")
+        if impossible.size:
+            message += (f"; {int(cells[impossible].sum())} samples fell where the {against} "
+                        "put zero mass")
+        message += _empty_cells_hint(cells, probabilities, edges, against)
+        return LayerResult(name, "fail", message, statistics)
+    smallest = min(pvalues.values())
+    return LayerResult(name, "pass", f"consistent with the {against} (smallest p = {smallest:.3g})",
+                       statistics)
+
+
+def exact_layer(claimed_cells: np.ndarray, exact_cells: np.ndarray, floor: float,
+                tolerance: float | None) -> LayerResult:
+    """Claimed against exact cell masses (last cell: the mass neither puts in the cells)."""
+    normalization, expected_normalization = float(claimed_cells[:-1].sum()), \
+        float(exact_cells[:-1].sum())
+    differences = np.abs(claimed_cells - exact_cells)
+    l1_exact = float(differences.sum())
+    threshold = max(floor, tolerance or 0.0)
+    worst = int(np.argmax(differences))
+    statistics = {"l1_exact": l1_exact, "threshold": threshold, "numerical_floor": floor,
+                  "normalization": normalization,
+                  "expected_normalization": expected_normalization, "worst_cell": worst}
+    if abs(normalization - expected_normalization) > threshold:
+        return LayerResult(
+            "exact", "fail",
+            f"p_Y integrates to {normalization:.6g} over the support, expected "
+            f"{expected_normalization:.6g} (numerical floor {floor:.1e}): a missing or extra "
+            "Jacobian factor?", statistics)
+    if l1_exact > threshold:
+        return LayerResult(
+            "exact", "fail",
+            f"the claimed p_Y puts the wrong mass in the bins: L1 to the exact masses "
+            f"= {l1_exact:.3e} > {threshold:.1e} (worst cell {worst})", statistics)
+    return LayerResult("exact", "pass",
+                       f"bin masses match the exact ones (L1 = {l1_exact:.2e} <= {threshold:.1e})",
+                       statistics)
+
+
+def verdict_of(layers: list[LayerResult], resolved: bool) -> Verdict:
+    """``fail`` if any layer failed, ``inconclusive`` if the run cannot see, else ``pass``."""
+    if any(layer.status == "fail" for layer in layers):
+        return "fail"
+    return "pass" if resolved else "inconclusive"

@@ -1,0 +1,224 @@
+"""Plain-data results of :func:`mcflow.validate`: layers, statistics, the verdict.
+
+Nothing here calls user code or samples: a result is what was found, and the
+reporting layer reads it without re-running anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from mcflow import __version__
+from mcflow.engine import Histogram
+from mcflow.transform import Transform
+
+__all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "Verdict"]
+
+#: Version of the ``to_dict()`` layout (bump on any incompatible change).
+SCHEMA_VERSION = "mcflow.validation/1"
+Verdict = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """Outcome of one validation layer.
+
+    Attributes
+    ----------
+    name : str
+        ``"exact"``, ``"mc_vs_exact"`` or ``"mc_vs_claimed"``.
+    status : str
+        ``"pass"``, ``"fail"`` or ``"skipped"``.
+    message : str
+        One line a person can act on.
+    statistics : dict
+        The layer's numbers (statistics and p-values, or masses and thresholds).
+    """
+
+    name: str
+    status: str
+    message: str
+    statistics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view."""
+        return {"name": self.name, "status": self.status, "message": self.message,
+                "statistics": _jsonable(self.statistics)}
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationResult:
+    """Everything :func:`validate` found; ``verdict`` is the one-word answer.
+
+    The top-level statistics (``ks_statistic``, ``l1``, ``g_statistic`` and
+    their p-values) are those of the end-to-end layer, Monte Carlo against the
+    claimed p_Y.  ``expected`` holds the claimed probability of each bin of
+    ``histogram`` (same order); the under/overflow and non-finite cells'
+    expectations are in ``expected_underflow``, ``expected_overflow`` and
+    ``expected_nonfinite``.
+    """
+
+    verdict: Verdict
+    transform: str
+    n: int
+    seed: int | None
+    mu: float
+    sigma: float
+    alpha: float
+    alpha_per_test: float
+    tolerance: float | None
+    histogram: Histogram
+    expected: np.ndarray
+    expected_underflow: float
+    expected_overflow: float
+    expected_nonfinite: float
+    exact: np.ndarray | None
+    layers: tuple[LayerResult, ...]
+    ks_statistic: float
+    ks_pvalue: float
+    ks_asymptotic_pvalue: float
+    l1: float
+    l1_pvalue: float
+    g_statistic: float
+    g_pvalue: float
+    normalization: float
+    expected_normalization: float
+    quadrature_error: float
+    detection_limit: float
+    required_n: int | None
+    sigma_detection: float | None
+    worst_bins: tuple[dict[str, float], ...]
+    replicates: int
+    seconds: dict[str, float]
+    default_bins: bool
+    transform_object: Transform | None = field(default=None, repr=False)
+    pdf_function: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    critical_values: dict[str, float] = field(default_factory=dict)
+    cells: np.ndarray | None = field(default=None, repr=False)
+    #: Things a person should know that did not change the verdict.
+    warnings: tuple[str, ...] = ()
+    #: Calls' worth of claimed-pdf values spent by the quadrature.
+    pdf_evaluations: int = 0
+    #: ``[lo, hi]`` where the claimed p_Y was integrated.
+    quadrature_domain: tuple[float, float] | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether the verdict is ``"pass"``."""
+        return self.verdict == "pass"
+
+    @property
+    def failed_layers(self) -> tuple[str, ...]:
+        """Names of the layers that failed."""
+        return tuple(layer.name for layer in self.layers if layer.status == "fail")
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The layers' messages, failures first."""
+        ordered = sorted(self.layers, key=lambda layer: layer.status != "fail")
+        return tuple(f"[{layer.name}] {layer.message}" for layer in ordered)
+
+    def summary(self) -> str:
+        """Return a few lines for a terminal or an assertion message."""
+        lines = [
+            f"{self.verdict.upper()}: {self.transform}, n = {self.n:,}, seed = {self.seed}, "
+            f"alpha = {self.alpha:g}",
+            f"  KS D = {self.ks_statistic:.3e} (p = {self.ks_pvalue:.3g}), "
+            f"L1 = {self.l1:.3e} (p = {self.l1_pvalue:.3g}), "
+            f"G = {self.g_statistic:.4g} (p = {self.g_pvalue:.3g})",
+            f"  normalization = {self.normalization:.6g} "
+            f"(expected {self.expected_normalization:.6g}); "
+            f"detection limit L1 = {self.detection_limit:.2e}",
+        ]
+        lines += [f"  {message}" for message in self.messages]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
+        if self.verdict != "pass" and self.worst_bins:
+            worst = ", ".join(
+                f"[{b['lo']:.4g}, {b['hi']:.4g}) z = {b['residual']:+.1f}" for b in self.worst_bins
+            )
+            lines.append(f"  worst bins: {worst}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view with a versioned schema (see the README)."""
+        h = self.histogram
+        return _jsonable({
+            "schema": SCHEMA_VERSION,
+            "mcflow_version": __version__,
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "failed_layers": list(self.failed_layers),
+            "transform": self.transform,
+            "n": self.n,
+            "seed": self.seed,
+            "mu": self.mu,
+            "sigma": self.sigma,
+            "alpha": self.alpha,
+            "alpha_per_test": self.alpha_per_test,
+            "tolerance": self.tolerance,
+            "statistics": {
+                "ks_statistic": self.ks_statistic,
+                "ks_pvalue": self.ks_pvalue,
+                "ks_asymptotic_pvalue": self.ks_asymptotic_pvalue,
+                "l1": self.l1,
+                "l1_pvalue": self.l1_pvalue,
+                "g_statistic": self.g_statistic,
+                "g_pvalue": self.g_pvalue,
+            },
+            "normalization": self.normalization,
+            "expected_normalization": self.expected_normalization,
+            "quadrature_error": self.quadrature_error,
+            "detection_limit": self.detection_limit,
+            "required_n": self.required_n,
+            "sigma_detection": self.sigma_detection,
+            "replicates": self.replicates,
+            "warnings": list(self.warnings),
+            "pdf_evaluations": self.pdf_evaluations,
+            "quadrature_domain": self.quadrature_domain,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "worst_bins": list(self.worst_bins),
+            "histogram": {
+                **h.to_dict(),
+                "expected": self.expected.tolist(),
+                "expected_underflow": self.expected_underflow,
+                "expected_overflow": self.expected_overflow,
+                "expected_nonfinite": self.expected_nonfinite,
+                "exact": None if self.exact is None else self.exact.tolist(),
+                "default_bins": self.default_bins,
+            },
+            "seconds": self.seconds,
+        })
+
+    def report(self, directory: str, **options: Any) -> Any:
+        """Write an HTML/Markdown/JSON report of this result (see :mod:`mcflow.reporting`)."""
+        from mcflow.reporting import write_report
+
+        return write_report([self], directory, **options)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "nan"
+        if math.isinf(number):
+            return "inf" if number > 0 else "-inf"
+        return number
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
