@@ -8,16 +8,10 @@ compares the result with the analytic p_Y.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = _version("mcflow")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
-
 from mcflow import transforms
+from mcflow._version import __version__
 from mcflow.density import density, log_density
 from mcflow.engine import Histogram, histogram, sample
 from mcflow.transform import Transform

@@ -63,7 +63,7 @@ def _support_end(text: str) -> float:
 
 def _sample_count(text: str) -> int:
     """Accept 10000000, 1e7 or 1_000_000."""
-    from mcflow.engine import check_n
+    from mcflow._checks import check_n
 
     try:
         value = float(text.replace("_", ""))

@@ -15,8 +15,9 @@ from traceback import format_exception
 from typing import Any
 
 from mcflow.config import CheckConfig, ConfigError
+from mcflow.result import SCHEMA_VERSION, ValidationResult
 from mcflow.specs import parse_pdf, parse_transform
-from mcflow.validation import SCHEMA_VERSION, ValidationResult, validate
+from mcflow.validation import validate
 
 __all__ = ["CaseError", "CheckOutcome", "run_check"]
 

@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: 0 for --help, 2 for usage errors
         return int(exit_.code or 0)
     if args.version:
-        from mcflow import __version__
+        from mcflow._version import __version__
 
         print(f"mcflow {__version__}")
         return 0

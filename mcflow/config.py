@@ -214,7 +214,7 @@ def _load_case(raw: Any, index: int, defaults: dict[str, Any], source: str) -> C
         except ValueError:
             raise ConfigError(f"{where}: n must be a number such as 1e7, got "
                               f"{options['n']!r}") from None
-    from mcflow.engine import check_n, check_normal
+    from mcflow._checks import check_n, check_normal
 
     try:  # the values validate() would refuse, refused before any case samples
         if "n" in options:

@@ -16,7 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from mcflow.engine import check_normal, check_transform
+from mcflow._checks import check_normal
+from mcflow.engine import check_transform
 from mcflow.transform import Transform
 
 __all__ = ["density", "log_density"]

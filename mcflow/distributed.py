@@ -150,19 +150,19 @@ def _count_task(transform: Any, seed: Any, n: int, start: int, stop: int, mu: fl
                 sigma: float, edges: np.ndarray) -> np.ndarray:
     """Run on a worker: the counts row of chunks [start, stop)."""
     import distributed
+    import numba
 
-    from mcflow.engine import histogram
+    from mcflow._binning import make_binning
+    from mcflow._chunks import count_chunks
+    from mcflow._rng import seed_key
 
     try:
         threads = max(1, int(distributed.get_worker().state.nthreads))
     except (ValueError, AttributeError):  # not on a worker (tests calling it directly)
         threads = 1
-    import numba
-
     threads = min(threads, numba.config.NUMBA_NUM_THREADS)
-    h = histogram(transform, n, bins=edges, seed=seed, mu=mu, sigma=sigma, threads=threads,
-                  chunks=(start, stop))
-    return np.concatenate([h.counts, [h.underflow, h.overflow, h.neginf, h.posinf, h.nan]])
+    return count_chunks(transform, seed_key(seed), start, stop, n, mu, sigma,
+                        make_binning(edges, None), threads)
 
 
 def count_on_cluster(

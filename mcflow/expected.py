@@ -28,8 +28,9 @@ import numpy as np
 from scipy.special import ndtri
 
 from mcflow._float_support import cutoffs, inverse_points, relocate_rounded
+from mcflow._gauss_kronrod import Budget, adaptive
 from mcflow._user_code import as_float_array
-from mcflow.quadrature import Budget, _adaptive, normal_interval_probabilities
+from mcflow.quadrature import normal_interval_probabilities
 from mcflow.transform import Transform
 
 __all__ = ["ClaimedMasses", "Domain", "claimed_cell_masses", "exact_cell_masses",
@@ -191,7 +192,7 @@ def claimed_cell_masses(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarr
         return _RESOLUTION_FRACTION * np.sqrt(np.maximum(mass, 1.0 / n) / n)
 
     budget = Budget(_SOFT_EVALUATIONS, _HARD_EVALUATIONS, needed)
-    masses, errors = _adaptive(recorder, grid[:-1], grid[1:], _RTOL, _ATOL, _MAX_LEVELS,
+    masses, errors = adaptive(recorder, grid[:-1], grid[1:], _RTOL, _ATOL, _MAX_LEVELS,
                                budget)
     # searchsorted "right" is the kernel's rule: 0 below edges[0], edges.size at or above the end.
     cells = np.searchsorted(edges, 0.5 * (grid[:-1] + grid[1:]), side="right")

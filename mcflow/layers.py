@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from mcflow.null_distribution import NullDistribution
 from mcflow.result import LayerResult, Verdict
 from mcflow.statistics import (
-    NullDistribution,
     g_statistic,
     kolmogorov_pvalue,
     ks_statistic,

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from mcflow.statistics import NullDistribution, simulate_null
+from mcflow.null_distribution import NullDistribution, simulate_null
 
 __all__ = ["MAX_CELL_DRAWS", "NULL_SEED", "cell_groups", "group", "null_for"]
 

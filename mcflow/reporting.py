@@ -26,8 +26,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from mcflow import __version__
-from mcflow.validation import SCHEMA_VERSION, ValidationResult
+from mcflow._version import __version__
+from mcflow.result import SCHEMA_VERSION, ValidationResult
 
 __all__ = ["environment", "write_report", "write_text_atomically"]
 

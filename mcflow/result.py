@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mcflow import __version__
+from mcflow._version import __version__
 from mcflow.engine import Histogram
 from mcflow.transform import Transform
 
@@ -194,11 +194,6 @@ class ValidationResult:
             "seconds": self.seconds,
         })
 
-    def report(self, directory: str, **options: Any) -> Any:
-        """Write an HTML/Markdown/JSON report of this result (see :mod:`mcflow.reporting`)."""
-        from mcflow.reporting import write_report
-
-        return write_report([self], directory, **options)
 
 
 def _jsonable(value: Any) -> Any:

@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from mcflow._checks import check_alpha, check_n, check_normal, check_tolerance
 from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
 from mcflow._user_code import as_float_array
 from mcflow.density import density
 from mcflow.edges import MIN_BIN_ULPS, equal_probability_edges
-from mcflow.engine import Histogram, ProgressCallback, check_n, check_normal, check_transform
+from mcflow.engine import Histogram, ProgressCallback, check_transform
 from mcflow.engine import histogram as run_histogram
 from mcflow.expected import (
     Domain,
@@ -45,10 +46,11 @@ from mcflow.expected import (
     quadrature_domain,
 )
 from mcflow.layers import SAFETY, STATISTICS, exact_layer, mc_layer, numerical_floor, verdict_of
+from mcflow.null_distribution import default_replicates
 from mcflow.nulls import cell_groups, group, null_for
 from mcflow.quadrature import normal_interval_probabilities
 from mcflow.result import SCHEMA_VERSION, LayerResult, ValidationResult
-from mcflow.statistics import default_replicates, detection_limit, required_n, worst_cells
+from mcflow.sensitivity import detection_limit, required_n, worst_cells
 from mcflow.transform import Transform
 
 __all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "validate"]
@@ -76,30 +78,6 @@ def _resolve_seed(seed: Any, transform: Transform, pdf: Any, mu: float, sigma: f
             raise ValueError(f"seed must be an integer, 'auto' or None, got {seed!r}")
         return case_seed(transform.name, pdf_identity(pdf), mu, sigma)
     return seed  # checked by the engine
-
-
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, (bool, np.bool_)):
-        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {value}")
-    return value
-
-
-def _check_tolerance(tolerance: Any) -> float | None:
-    if tolerance is None:
-        return None
-    try:
-        value = float(tolerance)
-    except (TypeError, ValueError):
-        raise TypeError(f"tolerance must be a positive number or None, got {tolerance!r}") from None
-    if not (value > 0.0 and math.isfinite(value)):
-        raise ValueError(f"tolerance must be a positive finite L1 distance, got {value}")
-    return value
 
 
 def _claimed_pdf(transform: Transform, pdf: Callable[..., Any] | None, mu: float, sigma: float
@@ -347,8 +325,8 @@ def validate(
     transform = check_transform(transform)
     n = check_n(n)
     mu, sigma = check_normal(mu, sigma)
-    alpha = _check_alpha(alpha)
-    tolerance = _check_tolerance(tolerance)
+    alpha = check_alpha(alpha)
+    tolerance = check_tolerance(tolerance)
     seed = _resolve_seed(seed, transform, pdf, mu, sigma)
     claimed_pdf = _claimed_pdf(transform, pdf, mu, sigma)
     has_exact = transform.has_inverse

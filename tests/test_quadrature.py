@@ -17,7 +17,7 @@ from numpy.polynomial.legendre import leggauss
 from scipy.special import erf, erfc, ndtr
 from scipy.stats import lognorm, norm
 
-from mcflow import quadrature
+from mcflow import _gauss_kronrod
 from mcflow.quadrature import (
     integrate_bins,
     integrate_interval,
@@ -82,14 +82,14 @@ def test_kronrod_rule_constants():
     # and its nodes and weights are Gauss-Legendre's.
     for degree in range(32):
         exact = 0.0 if degree % 2 else 2.0 / (degree + 1)
-        assert np.dot(quadrature._KRONROD_WEIGHTS, quadrature._NODES**degree) == pytest.approx(
+        assert np.dot(_gauss_kronrod._KRONROD_WEIGHTS, _gauss_kronrod._NODES**degree) == pytest.approx(
             exact, abs=4 * EPS
         )
-    gauss = quadrature._GAUSS_WEIGHTS > 0
+    gauss = _gauss_kronrod._GAUSS_WEIGHTS > 0
     nodes, weights = leggauss(10)
-    np.testing.assert_allclose(np.sort(quadrature._NODES[gauss]), np.sort(nodes), atol=2 * EPS)
+    np.testing.assert_allclose(np.sort(_gauss_kronrod._NODES[gauss]), np.sort(nodes), atol=2 * EPS)
     np.testing.assert_allclose(
-        quadrature._GAUSS_WEIGHTS[gauss][np.argsort(quadrature._NODES[gauss])],
+        _gauss_kronrod._GAUSS_WEIGHTS[gauss][np.argsort(_gauss_kronrod._NODES[gauss])],
         weights[np.argsort(nodes)],
         atol=2 * EPS,
     )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from mcflow import statistics
+from mcflow import null_distribution, sensitivity, statistics
 from mcflow.quadrature import normal_interval_probabilities
 
 # Bonferroni-free per-check false-alarm probability used throughout.
@@ -39,7 +39,7 @@ EXPERIMENTS = 400
 
 @pytest.fixture(scope="module")
 def null_small():
-    return statistics.simulate_null(N_SMALL, CELLS, replicates=REPLICATES, seed=1)
+    return null_distribution.simulate_null(N_SMALL, CELLS, replicates=REPLICATES, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_g_zero_probability_cell():
     assert statistics.g_statistic(np.array([0, 5, 3]), [0.0, 0.5, 0.5]) == pytest.approx(
         statistics.g_statistic(np.array([5, 3]), [0.5, 0.5]), rel=1e-14
     )
-    null = statistics.simulate_null(10, [0.0, 0.5, 0.5], replicates=99, seed=0)
+    null = null_distribution.simulate_null(10, [0.0, 0.5, 0.5], replicates=99, seed=0)
     assert null.pvalue("g", math.inf) == pytest.approx(1 / 100)
 
 
@@ -145,25 +145,25 @@ def test_probabilities_are_normalized():
 def test_standardized_residuals_and_worst_cells():
     counts = np.array([0, 10, 30, 60, 0])
     probabilities = np.array([0.0, 0.2, 0.3, 0.5, 0.0])
-    residuals = statistics.standardized_residuals(counts, probabilities)
+    residuals = sensitivity.standardized_residuals(counts, probabilities)
     # (c - n p) / sqrt(n p (1 - p)) with n = 100.
     expected = [(10 - 20) / math.sqrt(16), (30 - 30) / math.sqrt(21), (60 - 50) / 5.0]
     assert np.isnan(residuals[[0, 4]]).all()
     np.testing.assert_allclose(residuals[1:4], expected, rtol=1e-14)
-    worst = statistics.worst_cells(counts, probabilities, k=5)
+    worst = sensitivity.worst_cells(counts, probabilities, k=5)
     # Residuals -2.5, 0, 2 in cells 1, 2, 3; NaN cells skipped.
     assert [index for index, _ in worst] == [1, 3, 2]
     assert worst[0][1] == pytest.approx(-2.5)
-    assert statistics.worst_cells(counts, probabilities, k=1) == worst[:1]
+    assert sensitivity.worst_cells(counts, probabilities, k=1) == worst[:1]
     # p = 1 has no variance either.
-    assert np.isnan(statistics.standardized_residuals(np.array([7, 0]), [1.0, 0.0])).all()
+    assert np.isnan(sensitivity.standardized_residuals(np.array([7, 0]), [1.0, 0.0])).all()
 
 
 def test_default_replicates():
-    assert statistics.default_replicates(0.05) == 2000
-    assert statistics.default_replicates(0.01) == 5000
-    assert statistics.default_replicates(1e-3) == 50_000
-    assert statistics.default_replicates(1e-6) == 100_000
+    assert null_distribution.default_replicates(0.05) == 2000
+    assert null_distribution.default_replicates(0.01) == 5000
+    assert null_distribution.default_replicates(1e-3) == 50_000
+    assert null_distribution.default_replicates(1e-6) == 100_000
 
 
 # --------------------------------------------------------------------------
@@ -172,10 +172,10 @@ def test_default_replicates():
 
 
 def test_null_is_reproducible_and_independent_of_batching(monkeypatch):
-    first = statistics.simulate_null(500, CELLS, replicates=3000, seed=7)
+    first = null_distribution.simulate_null(500, CELLS, replicates=3000, seed=7)
     # Tiny batches: the same stream of multinomial draws, cut differently.
-    monkeypatch.setattr(statistics, "_BATCH_BYTES", 64 * CELLS.size * 7)
-    second = statistics.simulate_null(500, CELLS, replicates=3000, seed=7)
+    monkeypatch.setattr(null_distribution, "_BATCH_BYTES", 64 * CELLS.size * 7)
+    second = null_distribution.simulate_null(500, CELLS, replicates=3000, seed=7)
     for name in statistics.STATISTIC_NAMES:
         np.testing.assert_array_equal(first.statistic(name), second.statistic(name))
         assert np.all(np.diff(first.statistic(name)) >= 0)
@@ -252,7 +252,7 @@ def test_g_null_at_huge_n_is_chi_square():
     # 3.29-sd band is the two-sided 1 - ALPHA_CHECK normal interval.  Counts
     # near 1e12 need int64 and the G terms must keep their digits.
     replicates = 4000
-    null = statistics.simulate_null(10**12, CELLS, replicates=replicates, seed=3)
+    null = null_distribution.simulate_null(10**12, CELLS, replicates=replicates, seed=3)
     dof = CELLS.size - 1
     band = scipy.stats.norm.isf(ALPHA_CHECK / 2) * math.sqrt(2 * dof / replicates)
     assert abs(null.g.mean() - dof) <= band
@@ -280,7 +280,7 @@ def test_wrong_claim_is_rejected(null_small):
 
 
 def test_detection_limit_formula(null_small):
-    limit = statistics.detection_limit(null_small, 0.01, power=0.9)
+    limit = sensitivity.detection_limit(null_small, 0.01, power=0.9)
     assert limit == pytest.approx(
         np.quantile(null_small.l1, 0.99) + np.quantile(null_small.l1, 0.9)
     )
@@ -306,7 +306,7 @@ def test_deviation_above_detection_limit_is_detected(null_small):
     # experiments is >= Binomial(m, 0.95), whose ALPHA_CHECK quantile is the
     # threshold: a correct implementation fails with probability <= ALPHA_CHECK.
     alpha, power, experiments = 0.01, 0.95, 300
-    limit = statistics.detection_limit(null_small, alpha, power)
+    limit = sensitivity.detection_limit(null_small, alpha, power)
     rejections = _rejections(
         null_small, _deviating_claim(1.2 * limit), N_SMALL, alpha, experiments, seed=8
     )
@@ -315,10 +315,10 @@ def test_deviation_above_detection_limit_is_detected(null_small):
 
 def test_required_n_scales_as_inverse_square_tolerance(null_small):
     alpha = 0.01
-    limit = statistics.detection_limit(null_small, alpha)
-    assert statistics.required_n(N_SMALL, null_small, alpha, limit) == N_SMALL
-    coarse = statistics.required_n(N_SMALL, null_small, alpha, 0.1)
-    fine = statistics.required_n(N_SMALL, null_small, alpha, 0.05)
+    limit = sensitivity.detection_limit(null_small, alpha)
+    assert sensitivity.required_n(N_SMALL, null_small, alpha, limit) == N_SMALL
+    coarse = sensitivity.required_n(N_SMALL, null_small, alpha, 0.1)
+    fine = sensitivity.required_n(N_SMALL, null_small, alpha, 0.05)
     # ceil() may add one to each.
     assert abs(fine - 4 * coarse) <= 4
     assert coarse == math.ceil(N_SMALL * (limit / 0.1) ** 2)
@@ -329,9 +329,9 @@ def test_required_n_is_enough(null_small):
     # detected with power >= 0.95; the threshold is the same binomial
     # quantile as above (failure probability <= ALPHA_CHECK when correct).
     alpha, power, experiments = 0.01, 0.95, 300
-    tolerance = 0.5 * statistics.detection_limit(null_small, alpha, power)
-    n = statistics.required_n(N_SMALL, null_small, alpha, tolerance, power)
-    null = statistics.simulate_null(n, CELLS, replicates=5000, seed=9)
+    tolerance = 0.5 * sensitivity.detection_limit(null_small, alpha, power)
+    n = sensitivity.required_n(N_SMALL, null_small, alpha, tolerance, power)
+    null = null_distribution.simulate_null(n, CELLS, replicates=5000, seed=9)
     rejections = _rejections(
         null, _deviating_claim(1.2 * tolerance), n, alpha, experiments, seed=10
     )
@@ -361,7 +361,7 @@ def test_statistic_input_validation(counts, probabilities, error, match):
         statistics.ks_statistic,
         statistics.l1_statistic,
         statistics.g_statistic,
-        statistics.standardized_residuals,
+        sensitivity.standardized_residuals,
     ):
         with pytest.raises(error, match=match):
             function(counts, probabilities)
@@ -369,11 +369,11 @@ def test_statistic_input_validation(counts, probabilities, error, match):
 
 def test_simulation_and_sensitivity_validation(null_small):
     with pytest.raises(ValueError, match="n must be a positive integer"):
-        statistics.simulate_null(0, CELLS)
+        null_distribution.simulate_null(0, CELLS)
     with pytest.raises(ValueError, match="replicates must be a positive integer"):
-        statistics.simulate_null(10, CELLS, replicates=0)
+        null_distribution.simulate_null(10, CELLS, replicates=0)
     with pytest.raises(ValueError, match="probabilities must sum to 1"):
-        statistics.simulate_null(10, [0.5, 0.6])
+        null_distribution.simulate_null(10, [0.5, 0.6])
     with pytest.raises(ValueError, match="name must be one of"):
         null_small.pvalue("chi2", 1.0)
     with pytest.raises(ValueError, match="observed must be a number"):
@@ -382,19 +382,19 @@ def test_simulation_and_sensitivity_validation(null_small):
         null_small.quantile("l1", 1.5)
     for bad in (0.0, 1.0, -0.1, 2.0):
         with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\)"):
-            statistics.detection_limit(null_small, bad)
+            sensitivity.detection_limit(null_small, bad)
         with pytest.raises(ValueError, match=r"power must be in \(0, 1\)"):
-            statistics.detection_limit(null_small, 0.01, power=bad)
+            sensitivity.detection_limit(null_small, 0.01, power=bad)
         with pytest.raises(ValueError, match=r"alpha_per_test must be in \(0, 1\)"):
-            statistics.default_replicates(bad)
+            null_distribution.default_replicates(bad)
     for bad in (0.0, -1.0, math.inf):
         with pytest.raises(ValueError, match="tolerance must be a positive"):
-            statistics.required_n(N_SMALL, null_small, 0.01, bad)
+            sensitivity.required_n(N_SMALL, null_small, 0.01, bad)
     with pytest.raises(ValueError, match="n must be the n the null was simulated for"):
-        statistics.required_n(N_SMALL + 1, null_small, 0.01, 0.1)
+        sensitivity.required_n(N_SMALL + 1, null_small, 0.01, 0.1)
     with pytest.raises(TypeError, match="null must be a NullDistribution"):
-        statistics.detection_limit("null", 0.01)
+        sensitivity.detection_limit("null", 0.01)
     with pytest.raises(ValueError, match="d must be in"):
         statistics.kolmogorov_pvalue(1.5, 10)
     with pytest.raises(ValueError, match="k must be a non-negative integer"):
-        statistics.worst_cells(np.array([1, 2]), [0.5, 0.5], k=-1)
+        sensitivity.worst_cells(np.array([1, 2]), [0.5, 0.5], k=-1)
