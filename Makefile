@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/mcflow validate exp --n 1e8 --seed 0 --report reports/seed-exp
 
+# The whole suite, the slow statistical runs included (plain `pytest` skips those).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "slow or not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,ops

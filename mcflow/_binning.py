@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,9 +96,9 @@ class Binning:
         return float(self.edges[-1])
 
 
-def _check_range(range_: object) -> tuple[float, float]:
+def _check_range(range_: Any) -> tuple[float, float]:
     try:
-        lo, hi = (float(v) for v in range_)  # type: ignore[union-attr]
+        lo, hi = (float(v) for v in range_)
     except (TypeError, ValueError):
         raise TypeError(
             f"range must be a pair of numbers (lo, hi), got {range_!r}"

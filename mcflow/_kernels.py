@@ -58,7 +58,7 @@ def apply_transform(transform, values, count):  # pragma: no cover - numba only
     raise NotImplementedError("apply_transform is only callable from numba code")
 
 
-@overload(apply_transform, jit_options={"cache": True})
+@overload(apply_transform, jit_options={"cache": True})  # type: ignore[typeddict-unknown-key]
 def _apply_transform_impl(transform, values, count):
     if isinstance(transform, types.BaseTuple):
 

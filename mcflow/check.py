@@ -77,7 +77,7 @@ class CheckOutcome:
     @property
     def verdict(self) -> str:
         """``error`` if a case could not run, else ``fail``, ``inconclusive`` or ``pass``."""
-        verdicts = {result.verdict for result in self.results}
+        verdicts: set[str] = {result.verdict for result in self.results}
         if self.errors:
             verdicts.add("error")
         return next((v for v in VERDICT_ORDER if v in verdicts), "pass")
@@ -86,7 +86,7 @@ class CheckOutcome:
         """Return a plain-text table, one row per case, and the overall verdict."""
         header = ("case", "verdict", "n", "KS p", "L1", "L1 p", "G p", "detects L1", "s")
         by_name = dict(zip(self.names, self.results, strict=True))
-        rows = [header]
+        rows: list[tuple[str, ...]] = [header]
         for name in self.case_names:
             r = by_name.get(name)
             if r is None:

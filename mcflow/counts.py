@@ -87,7 +87,7 @@ class Histogram:
     @property
     def centers(self) -> np.ndarray:
         """Bin midpoints."""
-        return 0.5 * (self.edges[:-1] + self.edges[1:])
+        return self.edges[:-1] + 0.5 * np.diff(self.edges)  # no overflow near the largest float
 
     def density(self) -> np.ndarray:
         """Empirical density of Y per bin: ``counts / (n * width)``."""

@@ -23,7 +23,9 @@ from mcflow.transform import Transform
 __all__ = ["density", "log_density"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-Method = Literal["eq5", "eq4"]
+Method = Literal["inverse", "forward", "eq5", "eq4"]
+#: The seed document's equation numbers, kept as aliases.
+_ALIASES = {"eq5": "inverse", "eq4": "forward"}
 
 
 def log_density(
@@ -32,7 +34,7 @@ def log_density(
     mu: float = 0.0,
     sigma: float = 1.0,
     *,
-    method: Method = "eq5",
+    method: Method = "inverse",
 ) -> np.ndarray:
     """Log of the analytic density of Y = T(X) at ``y``; ``-inf`` outside the support.
 
@@ -44,9 +46,10 @@ def log_density(
         Points to evaluate at (any shape).
     mu, sigma : float
         Parameters of X ~ N(mu, sigma).
-    method : {"eq5", "eq4"}
-        ``"eq5"``: ``log p_X(T^-1(y)) + log|dT^-1/dy|``;
-        ``"eq4"``: ``log p_X(x) - log|dT/dx|`` at ``x = T^-1(y)``.
+    method : {"inverse", "forward"}
+        ``"inverse"`` (the seed's Eq. 5): ``log p_X(T^-1(y)) + log|dT^-1/dy|``;
+        ``"forward"`` (Eq. 4): ``log p_X(x) - log|dT/dx|`` at ``x = T^-1(y)``.
+        ``"eq5"`` and ``"eq4"`` are aliases.
 
     Returns
     -------
@@ -55,8 +58,9 @@ def log_density(
     """
     transform = check_transform(transform)
     mu, sigma = check_normal(mu, sigma)
-    if method not in ("eq5", "eq4"):
-        raise ValueError(f"method must be 'eq5' or 'eq4', got {method!r}")
+    method = _ALIASES.get(method, method)  # type: ignore[assignment]
+    if method not in ("inverse", "forward"):
+        raise ValueError(f"method must be 'inverse' or 'forward', got {method!r}")
     if not transform.has_density:
         raise ValueError(
             f"transform {transform.name!r} has no inverse and log_abs_det_jacobian, so its "
@@ -75,7 +79,7 @@ def log_density(
         x = transform.inverse_array(points)
         z = (x - mu) / sigma
         log_px = -0.5 * z * z - math.log(sigma) - _HALF_LOG_2PI
-        if method == "eq5":
+        if method == "inverse":
             result = log_px + transform.inverse_log_abs_det_array(points)
         else:
             result = log_px - transform.log_abs_det_array(x)
@@ -89,7 +93,7 @@ def density(
     mu: float = 0.0,
     sigma: float = 1.0,
     *,
-    method: Method = "eq5",
+    method: Method = "inverse",
 ) -> np.ndarray:
     """Analytic density p_Y of Y = T(X), X ~ N(mu, sigma), at ``y``.
 
@@ -104,8 +108,8 @@ def density(
         Points to evaluate at.
     mu, sigma : float
         Parameters of X.
-    method : {"eq5", "eq4"}
-        Which form of the change of variables to evaluate.
+    method : {"inverse", "forward"}
+        Which form of the change of variables to evaluate (``"eq5"``/``"eq4"`` alias them).
 
     Returns
     -------

@@ -160,7 +160,7 @@ def _count_task(transform: Any, seed: Any, n: int, start: int, stop: int, mu: fl
         threads = max(1, int(distributed.get_worker().state.nthreads))
     except (ValueError, AttributeError):  # not on a worker (tests calling it directly)
         threads = 1
-    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
+    threads = min(threads, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     return count_chunks(transform, seed_key(seed), start, stop, n, mu, sigma,
                         make_binning(edges, None), threads)
 

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from mcflow import _kernels
-from mcflow._binning import COUNTER_NAMES, make_binning
+from mcflow._binning import make_binning
 from mcflow._checks import check_n, check_normal
 from mcflow._chunks import checked, count_chunks, samples_in
 from mcflow._rng import CHUNK_SIZE, seed_key
@@ -47,9 +47,10 @@ def check_threads(threads: Any) -> int:
         return numba.get_num_threads()
     if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads must be a positive integer or None, got {threads!r}")
-    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+    most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    if not 1 <= threads <= most:
         raise ValueError(
-            f"threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} "
+            f"threads must be between 1 and {most} "
             f"(NUMBA_NUM_THREADS), got {threads}"
         )
     return int(threads)
@@ -125,9 +126,10 @@ def histogram(
     mu, sigma = check_normal(mu, sigma)
     binning = make_binning(bins, range)
     threads = check_threads(threads)
-    if seed is None:  # one fresh entropy draw for the whole run, shared by every task
-        seed = np.random.SeedSequence()
-    key = seed_key(seed)
+    # One fresh entropy draw for the whole run, shared by every task.
+    stream_seed: int | np.random.SeedSequence = np.random.SeedSequence() if seed is None \
+        else seed
+    key = seed_key(stream_seed)
     total_chunks = -(-n // CHUNK_SIZE)
     first, last = _check_chunks(chunks, total_chunks)
     drawn_total = samples_in(first, last, n)
@@ -136,7 +138,7 @@ def histogram(
     if client is not None:
         from mcflow.distributed import count_on_cluster
 
-        row, info = count_on_cluster(client, transform, seed, n, first, last, mu, sigma,
+        row, info = count_on_cluster(client, transform, stream_seed, n, first, last, mu, sigma,
                                      binning, progress=progress)
         row = checked(row, drawn_total, transform)  # every task's cells, added up
         threads = info["workers"]
@@ -149,13 +151,13 @@ def histogram(
                            report if progress is not None else None)
     seconds = time.perf_counter() - started
     bins_count = binning.bins
-    counters = {name: int(row[bins_count + i]) for i, name in enumerate(COUNTER_NAMES)}
+    underflow, overflow, neginf, posinf, nan = (int(v) for v in row[bins_count:])
     return Histogram(
         counts=row[:bins_count].copy(),
         edges=binning.edges,
-        **counters,
+        underflow=underflow, overflow=overflow, neginf=neginf, posinf=posinf, nan=nan,
         n=drawn_total,
-        seed=seed if isinstance(seed, (int, np.integer)) else None,
+        seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
         mu=mu,
         sigma=sigma,
         transform=transform.name,
@@ -186,7 +188,7 @@ def sample(
     transform: Transform,
     n: int,
     *,
-    seed: int | None = 0,
+    seed: int | np.random.SeedSequence | None = 0,
     mu: float = 0.0,
     sigma: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:

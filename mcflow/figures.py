@@ -1,31 +1,37 @@
-"""Matplotlib figures of a run (Agg backend; nothing here touches a screen).
+"""Matplotlib figures of a run, drawn on the Agg canvas; nothing here touches a screen.
 
 :func:`samples_figure` and :func:`validation_densities_figure` reproduce the
 seed document's Fig. 1 (histograms of X and Y) and Fig. 2 (the PDFs of X and
 Y, here with the Monte Carlo density of Y overlaid); the others show where a
 validation found its evidence.
+
+Figures are built on :class:`matplotlib.figure.Figure` with an Agg canvas
+attached, never through :mod:`matplotlib.pyplot`: importing this module
+leaves the user's backend and pyplot's figure list as they were, and a
+figure is freed as soon as nothing refers to it.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from mcflow.validation import ValidationResult
+    from matplotlib.typing import RcKeyType
+
+    from mcflow.result import ValidationResult
 
 __all__ = [
     "cdf_difference_figure",
+    "new_figure",
     "overview_figure",
     "residuals_figure",
     "samples_figure",
@@ -36,8 +42,28 @@ __all__ = [
 _VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "inconclusive": "#ef6c00"}
 _X_COLOUR = "#4C72B0"
 _Y_COLOUR = "#DD8452"
-_STYLE = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+_STYLE: dict[RcKeyType, Any] = {"axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
           "axes.spines.right": False, "font.size": 10}
+
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """Return an empty figure on an Agg canvas, with constrained layout.
+
+    Unlike ``pyplot.figure`` it is not registered with pyplot, so it never
+    needs closing and never opens a window, whatever the user's backend.
+
+    Parameters
+    ----------
+    figsize : (float, float)
+        Width and height in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    figure = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def samples_figure(x: np.ndarray, y: np.ndarray, transform_name: str) -> Figure:
@@ -54,8 +80,9 @@ def samples_figure(x: np.ndarray, y: np.ndarray, transform_name: str) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    with plt.rc_context(_STYLE):
-        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    with rc_context(_STYLE):
+        figure = new_figure((9, 3.4))
+        left, right = figure.subplots(1, 2)
         left.hist(x, bins=50, color=_X_COLOUR, alpha=0.85)
         left.set_xlabel("X")
         left.set_ylabel("count")
@@ -70,38 +97,38 @@ def samples_figure(x: np.ndarray, y: np.ndarray, transform_name: str) -> Figure:
 
 
 def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
-    """Write a figure to PNG atomically (temporary name, then rename) and close it.
+    """Write a figure to PNG atomically (temporary name, then rename).
 
     Parameters
     ----------
     figure : Figure
+        From this module, or any Figure; one that pyplot manages is closed
+        after saving so that it does not accumulate in pyplot's list.
     path : str or Path
+        Destination; missing folders are created.
     dpi : int
+        Resolution.
 
     Returns
     -------
     Path
+        ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     figure.savefig(temporary, dpi=dpi, format="png")
-    plt.close(figure)
+    # Only a user's own pyplot figure needs closing; importing pyplot here
+    # would select a backend, so use it only if the user already has.
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(figure)
     temporary.replace(path)
     return path
 
 
 def _normal_pdf(xs: np.ndarray, mu: float, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * ((xs - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
-
-
-def _central_range(result: ValidationResult, mass: float = 0.995) -> tuple[float, float]:
-    """Edges that hold the central ``mass`` of the claimed distribution."""
-    edges = result.histogram.edges
-    cumulative = result.expected_underflow + np.concatenate([[0.0], np.cumsum(result.expected)])
-    lo = edges[max(np.searchsorted(cumulative, (1 - mass) / 2) - 1, 0)]
-    hi = edges[min(np.searchsorted(cumulative, 1 - (1 - mass) / 2), edges.size - 1)]
-    return float(lo), float(hi)
 
 
 def validation_densities_figure(result: ValidationResult) -> Figure:
@@ -120,24 +147,22 @@ def validation_densities_figure(result: ValidationResult) -> Figure:
     """
     h = result.histogram
     empirical = h.density()
-    with plt.rc_context(_STYLE):
-        figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained",
-                                    gridspec_kw={"width_ratios": [1, 1.3, 1.3]})
+    with rc_context(_STYLE):
+        figure = new_figure((13, 3.8))
+        axes = figure.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1.3, 1.3]})
         xs = np.linspace(result.mu - 4.5 * result.sigma, result.mu + 4.5 * result.sigma, 600)
         axes[0].plot(xs, _normal_pdf(xs, result.mu, result.sigma), color=_X_COLOUR, lw=2)
         axes[0].set(xlabel="x", ylabel="density",
                     title=f"$p_X$, X ~ N({result.mu:g}, {result.sigma:g})")
-        lo, hi = _central_range(result)
+        lo, hi = result.central_range()
         for axis, (left, right), log in ((axes[1], (lo, hi), False),
                                          (axes[2], (h.edges[0], h.edges[-1]), True)):
             axis.stairs(empirical, h.edges, color="black", lw=1.0,
                         label=f"Monte Carlo, n = {h.n:.3g}")
-            if result.pdf_function is not None:
-                ys = np.unique(np.concatenate([np.linspace(left, right, 3000), h.centers]))
-                ys = ys[(ys >= left) & (ys <= right)]
-                with np.errstate(all="ignore"):
-                    claimed = result.pdf_function(ys)
-                axis.plot(ys, claimed, color=_Y_COLOUR, lw=1.8, alpha=0.9,
+            if result.claimed_curve is not None:
+                ys, claimed = result.claimed_curve
+                shown = (ys >= left) & (ys <= right)
+                axis.plot(ys[shown], claimed[shown], color=_Y_COLOUR, lw=1.8, alpha=0.9,
                           label="claimed $p_Y$")
             axis.set_xlim(left, right)
             axis.set(xlabel="y", ylabel="density")
@@ -184,14 +209,15 @@ def residuals_figure(result: ValidationResult) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    from mcflow.statistics import standardized_residuals
+    from mcflow.sensitivity import standardized_residuals
 
     cells = _observed_cells(result)
     positions, probabilities = _cell_positions(result)
     residuals = standardized_residuals(cells, probabilities)
     colour = _VERDICT_COLOURS.get(result.verdict, "black")
-    with plt.rc_context(_STYLE):
-        figure, axis = plt.subplots(figsize=(12, 3.6), layout="constrained")
+    with rc_context(_STYLE):
+        figure = new_figure((12, 3.6))
+        axis = figure.subplots()
         finite = np.isfinite(residuals)
         axis.vlines(positions[finite], 0, residuals[finite], color=colour, lw=1)
         axis.plot(positions[finite], residuals[finite], "o", ms=2.5, color=colour)
@@ -200,14 +226,14 @@ def residuals_figure(result: ValidationResult) -> Figure:
         axis.axhline(0, color="black", lw=0.6)
         labels = []
         for rank, worst in enumerate(result.worst_bins, start=1):
-            index = worst["cell"]
+            index = worst.cell
             if index < positions.size and np.isfinite(residuals[index]):
                 axis.plot(positions[index], residuals[index], "o", ms=9, mfc="none",
                           color="black")
                 axis.annotate(str(rank), (positions[index], residuals[index]), fontsize=7,
                               xytext=(5, 5), textcoords="offset points")
-                labels.append(f"{rank}: [{worst['lo']:.4g}, {worst['hi']:.4g})  "
-                              f"z = {worst['residual']:+.1f}")
+                labels.append(f"{rank}: [{worst.lo:.4g}, {worst.hi:.4g})  "
+                              f"z = {worst.residual:+.1f}")
         if labels:
             axis.text(1.01, 1.0, "worst cells\n" + "\n".join(labels), transform=axis.transAxes,
                       fontsize=7.5, va="top", family="monospace")
@@ -239,8 +265,9 @@ def cdf_difference_figure(result: ValidationResult) -> Figure:
     where = int(np.argmax(np.abs(difference)))
     band = result.critical_values.get("ks")
     colour = _VERDICT_COLOURS.get(result.verdict, "black")
-    with plt.rc_context(_STYLE):
-        figure, axis = plt.subplots(figsize=(10, 3.4), layout="constrained")
+    with rc_context(_STYLE):
+        figure = new_figure((10, 3.4))
+        axis = figure.subplots()
         axis.plot(claimed, difference, color=colour, lw=1.2, marker=".", ms=3)
         if band is not None:
             axis.axhspan(-band, band, color="grey", alpha=0.15,
@@ -269,8 +296,9 @@ def overview_figure(names: Sequence[str], results: Sequence[ValidationResult]) -
     """
     smallest = [max(min(r.ks_pvalue, r.l1_pvalue, r.g_pvalue), 1e-300) for r in results]
     heights = -np.log10(smallest)
-    with plt.rc_context(_STYLE):
-        figure, axis = plt.subplots(figsize=(8, 0.5 * len(results) + 1.5), layout="constrained")
+    with rc_context(_STYLE):
+        figure = new_figure((8, 0.5 * len(results) + 1.5))
+        axis = figure.subplots()
         positions = np.arange(len(results))
         axis.barh(positions, heights,
                   color=[_VERDICT_COLOURS.get(r.verdict, "grey") for r in results])

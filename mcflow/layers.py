@@ -26,6 +26,7 @@ import numpy as np
 from mcflow.null_distribution import NullDistribution
 from mcflow.result import LayerResult, Verdict
 from mcflow.statistics import (
+    StatisticName,
     g_statistic,
     kolmogorov_pvalue,
     ks_statistic,
@@ -35,7 +36,7 @@ from mcflow.statistics import (
 __all__ = ["EVALUATION_RTOL", "SAFETY", "STATISTICS", "exact_layer", "mc_layer",
            "numerical_floor", "verdict_of"]
 
-STATISTICS = ("ks", "l1", "g")
+STATISTICS: tuple[StatisticName, ...] = ("ks", "l1", "g")
 #: Gauss-Kronrod error estimates are usually pessimistic, but near kinks and
 #: noise they can fall short of the true error by a few times: 10x covers it.
 SAFETY = 10.0
@@ -78,7 +79,7 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
              alpha_per_test: float, against: str, edges: np.ndarray) -> LayerResult:
     """Compare observed cells with ``probabilities`` by KS, L1 and G against ``null``."""
     n = int(cells.sum())
-    observed = {
+    observed: dict[StatisticName, float] = {
         "ks": ks_statistic(cells, probabilities),
         "l1": l1_statistic(cells, probabilities),
         "g": g_statistic(cells, probabilities),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -202,7 +202,7 @@ def simulate_null(
         n=samples,
         replicates=count,
         probabilities=cell_probabilities,
-        seed=int(seed_sequence.entropy),
+        seed=int(cast(int, seed_sequence.entropy)),
         **sorted_values,
     )
 

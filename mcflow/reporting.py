@@ -31,7 +31,6 @@ from mcflow.result import SCHEMA_VERSION, ValidationResult
 
 __all__ = ["environment", "write_report", "write_text_atomically"]
 
-_SAMPLES_FOR_FIG1 = 10_000
 #: Names of the figures a report writes (only these are ever deleted as stale).
 _REPORT_FIGURE = re.compile(r"^(\d{2}-.+-fig\d-[a-z]+|overview)\.png$")
 _STAGING_PREFIX = ".mcflow-report-"
@@ -108,13 +107,10 @@ def _slug(text: str, index: int) -> str:
 
 def _case_figures(result: ValidationResult, folder: Path, slug: str) -> dict[str, str]:
     from mcflow import figures
-    from mcflow.engine import sample
 
     paths = {}
-    transform = result.transform_object
-    if transform is not None:
-        x, y = sample(transform, min(_SAMPLES_FOR_FIG1, result.n), seed=result.seed,
-                      mu=result.mu, sigma=result.sigma)
+    if result.figure_sample is not None:
+        x, y = result.figure_sample
         paths["samples"] = figures.save_figure(
             figures.samples_figure(x, y, result.transform), folder / f"{slug}-fig1-samples.png")
     paths["densities"] = figures.save_figure(
@@ -207,8 +203,8 @@ def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: 
          f"{result.seconds['quadrature']:.2f} s + {result.seconds['null']:.2f} s"),
         ("total", f"{result.seconds['total']:.2f} s"),
     ])
-    worst = _table([(f"[{b['lo']:.4g}, {b['hi']:.4g})", b["observed"], b["expected"],
-                     b["residual"]) for b in result.worst_bins],
+    worst = _table([(f"[{b.lo:.4g}, {b.hi:.4g})", b.observed, b.expected,
+                     b.residual) for b in result.worst_bins],
                    ("cell", "observed", "expected", "z"))
     images = "".join(_image(folder, figure_names[key], key)
                      for key in ("samples", "densities", "residuals", "cdf") if key in figure_names)

@@ -7,7 +7,6 @@ reporting layer reads it without re-running anything.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,13 +14,39 @@ import numpy as np
 
 from mcflow._version import __version__
 from mcflow.engine import Histogram
-from mcflow.transform import Transform
 
-__all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "Verdict"]
+__all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "Verdict", "WorstBin",
+           "central_range"]
 
 #: Version of the ``to_dict()`` layout (bump on any incompatible change).
 SCHEMA_VERSION = "mcflow.validation/1"
 Verdict = Literal["pass", "fail", "inconclusive"]
+
+
+def central_range(edges: np.ndarray, underflow: float, expected: np.ndarray,
+                  mass: float = 0.995) -> tuple[float, float]:
+    """Return the edges holding the central ``mass`` of cell probabilities ``expected``."""
+    cumulative = underflow + np.concatenate([[0.0], np.cumsum(expected)])
+    lo = edges[max(int(np.searchsorted(cumulative, (1 - mass) / 2)) - 1, 0)]
+    hi = edges[min(int(np.searchsorted(cumulative, 1 - (1 - mass) / 2)), edges.size - 1)]
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class WorstBin:
+    """A cell with one of the largest standardized residuals (impossible samples first)."""
+
+    cell: int
+    lo: float
+    hi: float
+    observed: int
+    expected: float
+    residual: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view."""
+        return {"cell": self.cell, "lo": self.lo, "hi": self.hi, "observed": self.observed,
+                "expected": self.expected, "residual": self.residual}
 
 
 @dataclass(frozen=True)
@@ -92,12 +117,14 @@ class ValidationResult:
     detection_limit: float
     required_n: int | None
     sigma_detection: float | None
-    worst_bins: tuple[dict[str, float], ...]
+    worst_bins: tuple[WorstBin, ...]
     replicates: int
     seconds: dict[str, float]
     default_bins: bool
-    transform_object: Transform | None = field(default=None, repr=False)
-    pdf_function: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    #: ``(y, claimed p_Y(y))`` on a plotting grid (the central range and every bin).
+    claimed_curve: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    #: ``(x, y)``: the first draws of the tested stream, for the seed's Fig. 1.
+    figure_sample: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     critical_values: dict[str, float] = field(default_factory=dict)
     cells: np.ndarray | None = field(default=None, repr=False)
     #: Things a person should know that did not change the verdict.
@@ -116,6 +143,10 @@ class ValidationResult:
     def failed_layers(self) -> tuple[str, ...]:
         """Names of the layers that failed."""
         return tuple(layer.name for layer in self.layers if layer.status == "fail")
+
+    def central_range(self, mass: float = 0.995) -> tuple[float, float]:
+        """Return bin edges that hold the central ``mass`` of the claimed distribution."""
+        return central_range(self.histogram.edges, self.expected_underflow, self.expected, mass)
 
     @property
     def messages(self) -> tuple[str, ...]:
@@ -139,7 +170,7 @@ class ValidationResult:
         lines += [f"  warning: {warning}" for warning in self.warnings]
         if self.verdict != "pass" and self.worst_bins:
             worst = ", ".join(
-                f"[{b['lo']:.4g}, {b['hi']:.4g}) z = {b['residual']:+.1f}" for b in self.worst_bins
+                f"[{b.lo:.4g}, {b.hi:.4g}) z = {b.residual:+.1f}" for b in self.worst_bins
             )
             lines.append(f"  worst bins: {worst}")
         return "\n".join(lines)
@@ -181,7 +212,7 @@ class ValidationResult:
             "pdf_evaluations": self.pdf_evaluations,
             "quadrature_domain": self.quadrature_domain,
             "layers": [layer.to_dict() for layer in self.layers],
-            "worst_bins": list(self.worst_bins),
+            "worst_bins": [worst.to_dict() for worst in self.worst_bins],
             "histogram": {
                 **h.to_dict(),
                 "expected": self.expected.tolist(),

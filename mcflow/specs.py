@@ -25,7 +25,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mcflow.transform import Transform
 from mcflow.transforms import BUILTINS
@@ -208,8 +208,9 @@ def _resolve_transform(target: Any, spec: str) -> Transform:
 
     if isinstance(target, Transform):
         return target
+    build: Callable[[], Any]
     if inspect.isclass(target) and issubclass(target, Transform):
-        action, build = "constructing the Transform subclass", target
+        action, build = "constructing the Transform subclass", cast(Callable[[], Any], target)
     elif getattr(target, "__mcflow_transform__", False) is True and callable(target) \
             and not inspect.isbuiltin(target) and not _defined_in_stdlib(target):
         action, build = "calling the transform factory", target

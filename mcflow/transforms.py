@@ -360,8 +360,9 @@ def Chain(*steps: Transform) -> Transform:  # noqa: N802 - reads as a type, like
             )
     name = "chain(" + ", ".join(step.name for step in steps) + ")"
     if all(isinstance(step, ProgramTransform) for step in steps):
-        ops = np.concatenate([step._ops for step in steps])
-        params = np.concatenate([step._params for step in steps])
+        programs = [step.program for step in steps if isinstance(step, ProgramTransform)]
+        ops = np.concatenate([program[0] for program in programs])
+        params = np.concatenate([program[1] for program in programs])
         return ProgramTransform(ops, params, name)
     if any(step.vectorized for step in steps):
         return _vectorized_chain(steps, name)
@@ -431,7 +432,7 @@ def _jitted_chain(steps: tuple[Transform, ...], name: str) -> Transform:
 
 
 #: Built-ins by the names the CLI and config files use.
-BUILTINS: dict[str, type[ProgramTransform]] = {
+BUILTINS: dict[str, Callable[..., ProgramTransform]] = {
     "exp": Exp,
     "affine": Affine,
     "sigmoid": Sigmoid,

@@ -36,7 +36,7 @@ from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
 from mcflow._user_code import as_float_array
 from mcflow.density import density
 from mcflow.edges import MIN_BIN_ULPS, equal_probability_edges
-from mcflow.engine import Histogram, ProgressCallback, check_transform
+from mcflow.engine import Histogram, ProgressCallback, check_transform, sample
 from mcflow.engine import histogram as run_histogram
 from mcflow.expected import (
     Domain,
@@ -49,7 +49,7 @@ from mcflow.layers import SAFETY, STATISTICS, exact_layer, mc_layer, numerical_f
 from mcflow.null_distribution import default_replicates
 from mcflow.nulls import cell_groups, group, null_for
 from mcflow.quadrature import normal_interval_probabilities
-from mcflow.result import SCHEMA_VERSION, LayerResult, ValidationResult
+from mcflow.result import SCHEMA_VERSION, LayerResult, ValidationResult, WorstBin, central_range
 from mcflow.sensitivity import detection_limit, required_n, worst_cells
 from mcflow.transform import Transform
 
@@ -60,6 +60,9 @@ _SIGMA_STEP = 1e-3
 #: Monte Carlo comparison with the claim cannot be trusted (inconclusive).
 _TRUSTED_UNCERTAINTY = 0.1
 _SAME_NULL = 1e-12
+_CURVE_POINTS = 3000
+#: Draws kept for the seed's Fig. 1 (histograms of X and Y).
+_FIGURE_SAMPLE = 10_000
 
 
 @contextmanager
@@ -231,7 +234,7 @@ def _claim_layers(expected: _Expected, cells: np.ndarray, probabilities: np.ndar
 
 
 def _worst_bins(cells: np.ndarray, probabilities: np.ndarray, edges: np.ndarray
-                ) -> tuple[dict[str, float], ...]:
+                ) -> tuple[WorstBin, ...]:
     n = int(cells.sum())
     cell_lo = np.concatenate([[-np.inf], edges, [np.nan]])
     cell_hi = np.concatenate([edges, [np.inf], [np.nan]])
@@ -239,11 +242,22 @@ def _worst_bins(cells: np.ndarray, probabilities: np.ndarray, edges: np.ndarray
     # they lead the list (their standardized residual is infinite).
     impossible = [(int(i), math.inf) for i in
                   np.flatnonzero((probabilities == 0) & (cells > 0))]
-    return tuple({
-        "cell": int(index), "lo": float(cell_lo[index]), "hi": float(cell_hi[index]),
-        "observed": int(cells[index]), "expected": float(n * probabilities[index]),
-        "residual": float(residual),
-    } for index, residual in (impossible + worst_cells(cells, probabilities, k=5))[:5])
+    return tuple(WorstBin(
+        cell=int(index), lo=float(cell_lo[index]), hi=float(cell_hi[index]),
+        observed=int(cells[index]), expected=float(n * probabilities[index]),
+        residual=float(residual),
+    ) for index, residual in (impossible + worst_cells(cells, probabilities, k=5))[:5])
+
+
+def _claimed_curve(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
+                   probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Evaluate the claimed p_Y on the figures' grid: the central 99.5% and every bin."""
+    lo, hi = central_range(edges, float(probabilities[0]), probabilities[1:-2])
+    ys = np.unique(np.concatenate([np.linspace(lo, hi, _CURVE_POINTS),
+                                   np.linspace(edges[0], edges[-1], _CURVE_POINTS),
+                                   edges[:-1] + 0.5 * np.diff(edges)]))
+    with np.errstate(all="ignore"):
+        return ys, pdf(ys)
 
 
 def _sigma_detection(transform: Transform, edges: np.ndarray, exact: np.ndarray | None,
@@ -414,7 +428,9 @@ def validate(
         sigma_detection=_sigma_detection(transform, edges, expected.exact, mu, sigma, limit),
         worst_bins=_worst_bins(cells, probabilities, edges),
         replicates=claimed_null.replicates, seconds=seconds, default_bins=bins is None,
-        transform_object=transform, pdf_function=claimed_pdf,
+        claimed_curve=_claimed_curve(claimed_pdf, edges, probabilities),
+        figure_sample=sample(transform, min(_FIGURE_SAMPLE, n), seed=h.seed, mu=mu,
+                             sigma=sigma) if h.seed is not None else None,
         critical_values={key: float(claimed_null.quantile(key, 1.0 - alpha_per_test))
                          for key in STATISTICS},
         cells=cells, warnings=tuple(warnings), pdf_evaluations=expected.evaluations,

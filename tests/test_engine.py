@@ -87,17 +87,44 @@ def test_every_sample_is_counted_in_exactly_one_place():
     assert h.neginf > 0
 
 
-def test_counts_do_not_depend_on_threads_or_split_in_process():
-    args = (transforms.SinhArcsinh(0.5, 1.3), 9 * CHUNK_SIZE + 77)
-    kwargs = {"bins": 64, "range": (-4.0, 6.0), "seed": 5}
-    one = mcflow.histogram(*args, threads=1, **kwargs)
-    two = mcflow.histogram(*args, threads=min(2, numba.config.NUMBA_NUM_THREADS), **kwargs)
-    assert np.array_equal(_row(one), _row(two))
-    # Any split of the chunk range adds up to the same counts.
-    parts = [mcflow.histogram(*args, chunks=c, **kwargs) for c in [(0, 1), (1, 7), (7, 10)]]
+_THREADS_N = 9 * CHUNK_SIZE + 77  # ten chunks, the last one partial
+_THREADS_KWARGS = {"bins": 64, "range": (-4.0, 6.0), "seed": 5}
+
+_THREADS_CHILD = """
+import hashlib, numpy as np, mcflow
+from mcflow import transforms
+for threads in (1, 2):
+    h = mcflow.histogram(transforms.SinhArcsinh(0.5, 1.3), {n}, threads=threads, **{kwargs})
+    row = np.concatenate([h.counts, [h.underflow, h.overflow, h.neginf, h.posinf, h.nan]])
+    print(h.threads, hashlib.sha256(row.astype('<i8').tobytes()).hexdigest())
+"""
+
+
+def test_counts_do_not_depend_on_the_thread_count():
+    # NUMBA_NUM_THREADS defaults to the cores this process may use, so with one
+    # core visible an in-process run would compare 1 thread with 1.  A fresh
+    # process with NUMBA_NUM_THREADS=2 always splits the chunks between two
+    # workers, whatever the machine.
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    code = _THREADS_CHILD.format(n=_THREADS_N, kwargs=_THREADS_KWARGS)
+    lines = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                           capture_output=True, text=True).stdout.split("\n")
+    (threads_one, digest_one), (threads_two, digest_two) = (line.split() for line in lines[:2])
+    assert (threads_one, threads_two) == ("1", "2")
+    assert digest_one == digest_two
+    here = mcflow.histogram(transforms.SinhArcsinh(0.5, 1.3), _THREADS_N, threads=1,
+                            **_THREADS_KWARGS)
+    assert hashlib.sha256(_row(here).astype("<i8").tobytes()).hexdigest() == digest_one
+
+
+def test_counts_do_not_depend_on_how_the_chunk_range_is_split():
+    args = (transforms.SinhArcsinh(0.5, 1.3), _THREADS_N)
+    whole = mcflow.histogram(*args, threads=1, **_THREADS_KWARGS)
+    parts = [mcflow.histogram(*args, chunks=c, **_THREADS_KWARGS)
+             for c in [(0, 1), (1, 7), (7, 10)]]
     merged = parts[0] + parts[1] + parts[2]
-    assert np.array_equal(_row(merged), _row(one))
-    assert merged.n == one.n
+    assert np.array_equal(_row(merged), _row(whole))
+    assert merged.n == whole.n
 
 
 _CHILD = """

@@ -82,9 +82,8 @@ def test_kronrod_rule_constants():
     # and its nodes and weights are Gauss-Legendre's.
     for degree in range(32):
         exact = 0.0 if degree % 2 else 2.0 / (degree + 1)
-        assert np.dot(_gauss_kronrod._KRONROD_WEIGHTS, _gauss_kronrod._NODES**degree) == pytest.approx(
-            exact, abs=4 * EPS
-        )
+        moment = np.dot(_gauss_kronrod._KRONROD_WEIGHTS, _gauss_kronrod._NODES**degree)
+        assert moment == pytest.approx(exact, abs=4 * EPS)
     gauss = _gauss_kronrod._GAUSS_WEIGHTS > 0
     nodes, weights = leggauss(10)
     np.testing.assert_allclose(np.sort(_gauss_kronrod._NODES[gauss]), np.sort(nodes), atol=2 * EPS)

@@ -12,6 +12,7 @@ from scipy import special
 
 import mcflow
 from mcflow.registry import CASES, config_toml
+from mcflow.specs import parse_transform
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -46,6 +47,11 @@ def test_oracle_passes_and_the_wrong_density_fails(case):
     wrong = mcflow.validate(case.transform(), case.wrong_pdf, n=10**4, **options)
     assert right.verdict == "pass", right.summary()
     assert wrong.verdict == "fail", wrong.summary()
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_spec_names_the_registry_transform(case):
+    assert parse_transform(case.spec) == case.transform()
 
 
 def test_example_config_is_the_registry():

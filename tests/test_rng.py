@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -49,15 +50,138 @@ def test_ziggurat_tail_and_centre_frequencies(normals):
         assert abs(observed - n * p) < 5 * math.sqrt(n * p * (1 - p)), (lo, hi)
 
 
-def test_ziggurat_layers_have_equal_area():
-    # Every layer (and the base strip with its tail) must hold the same area v;
-    # the apex layer closes the recursion, so it checks the constant r too.
+def _layer_edges():
+    """x_0 = 0 < x_1 < ... < x_255 = r: layer i is the rectangle [0, x_i) x [f(x_i), f(x_{i-1}))."""
+    edges = _rng.ZIGGURAT_WIDTH * 2.0**53  # exact: the widths are x_i / 2**53
+    edges[0] = 0.0  # table entry 0 holds the base strip's width instead
+    return edges
+
+
+def _layer_area():
     r = _rng.ZIGGURAT_R
-    area = r * math.exp(-0.5 * r * r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
-    x1 = _rng.ZIGGURAT_WIDTH[1] * 2.0**53
-    apex_area = x1 * (1.0 - math.exp(-0.5 * x1 * x1))
-    assert apex_area == pytest.approx(area, rel=1e-10)
-    assert _rng.ZIGGURAT_ACCEPT[1] == 0  # the apex layer always takes the wedge test
+    return r * math.exp(-0.5 * r * r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
+
+
+def test_layer_tables_are_monotone_and_the_fast_path_is_each_layers_core():
+    x = _layer_edges()
+    height = _rng.ZIGGURAT_HEIGHT
+    assert x[-1] == _rng.ZIGGURAT_R
+    assert np.all(np.diff(x) > 0)
+    assert height[0] == 1.0
+    assert np.all(np.diff(height) < 0)
+    # height_i = f(x_i) = exp(-x_i^2 / 2) in float64: exp's 1 ulp plus the
+    # rounding of x_i^2 / 2 (eps relative, x^2 / 2 relative in f) bound it.
+    exact = np.exp(-0.5 * x.astype(np.longdouble) ** 2)[1:]
+    eps = np.finfo(np.float64).eps
+    assert np.all(np.abs(height[1:] - exact) <= eps * (1 + x[1:] ** 2) * exact)
+    # Layer i takes the abscissa k x_i / 2**53 at once when k < accept_i.  That
+    # is right exactly for k < q_i = 2**53 x_{i-1} / x_i (the point lies under
+    # layer i-1, where the pdf is above the whole rectangle), so accept_i must
+    # not exceed ceil(q_i).  The builder rounds q_i to float64 first, so it may
+    # fall short by the one abscissa floor(q_i), which then takes the slow
+    # path: the wedge test, which accepts it, or for the base strip (edge r)
+    # the tail, a probability of 2**-61 per draw.  Checked exactly, every layer.
+    for i in range(x.size):
+        lower = _rng.ZIGGURAT_R if i == 0 else float(x[i - 1])
+        width = _rng.ZIGGURAT_WIDTH[0] * 2.0**53 if i == 0 else float(x[i])
+        q = Fraction(lower) * 2**53 / Fraction(width)
+        assert math.floor(q) <= int(_rng.ZIGGURAT_ACCEPT[i]) <= math.ceil(q), i
+
+
+def test_every_ziggurat_layer_holds_the_same_area():
+    # Layer i (2..255) must hold v = x_i (f(x_{i-1}) - f(x_i)).  The builder
+    # gets f(x_{i-1}) = v / x_i + f(x_i) with relative error at most
+    # eps (2 + x_{i-1}^2) (division, addition: eps/2 each; exp: eps; log's
+    # absolute eps |log f| = eps x^2 / 2; sqrt's eps/2 in x is eps x^2 / 2 in
+    # f), which the difference amplifies by f(x_{i-1}) / (f(x_{i-1}) - f(x_i)).
+    # The areas are recomputed in long double from the stored float64 edges.
+    eps = np.finfo(np.float64).eps
+    v = _layer_area()
+    x = _layer_edges().astype(np.longdouble)
+    f = np.exp(-0.5 * x * x)
+    area = x[1:] * (f[:-1] - f[1:])
+    error = np.abs(area / np.longdouble(v) - 1).astype(float)
+    f64 = f.astype(float)
+    bound = eps * (2.0 + x[:-1].astype(float) ** 2) * f64[:-1] / (f64[:-1] - f64[1:])
+    assert np.all(error[1:] <= bound[1:]), np.flatnonzero(error[1:] > bound[1:]) + 2
+    # The base strip, rectangle [0, r) x [0, f(r)) plus the tail, as one width
+    # v / f(r): the builder's division and the product here round eps/2 each.
+    r = _rng.ZIGGURAT_R
+    base = _rng.ZIGGURAT_WIDTH[0] * 2.0**53
+    assert base * math.exp(-0.5 * r * r) == pytest.approx(v, rel=eps, abs=0)
+    # The apex layer (i = 1) is not set by the recursion but closes it, so its
+    # area checks r: it must hold v to within what one float64 ulp of r moves
+    # it, measured by the same recursion in long double.
+    assert abs(float(area[0] / np.longdouble(v)) - 1) <= eps * _apex_sensitivity_to_r()
+
+
+def _apex_sensitivity_to_r():
+    """d log(apex area) / d log r, by the layer recursion run in long double."""
+
+    def f(t):
+        return np.exp(-t * t / 2)
+
+    def apex_area_over_v(r):
+        v = r * f(r) + np.sqrt(np.longdouble(np.pi) / 2) * np.longdouble(
+            math.erfc(float(r) / math.sqrt(2)))
+        x = r
+        for _ in range(254):
+            x = np.sqrt(-2 * np.log(v / x + f(x)))
+        return x * (1 - f(x)) / v
+
+    r = np.longdouble(_rng.ZIGGURAT_R)
+    step = np.longdouble(1e-12)
+    return abs(float((apex_area_over_v(r * (1 + step)) - apex_area_over_v(r)) / step))
+
+
+# Cell edges of |Z|: every layer edge x_0 = 0 .. x_255 = r, then the tail
+# beyond r cut at r + 0.1, 0.25, 0.5 and 1; with both signs, 520 cells.
+_STRIP_EDGES = np.concatenate([_layer_edges(), _rng.ZIGGURAT_R + np.array([0.1, 0.25, 0.5, 1.0])])
+_SIGNED_EDGES = np.concatenate([-_STRIP_EDGES[:0:-1], _STRIP_EDGES])
+
+
+@pytest.fixture(scope="module")
+def strip_draws():
+    """Cell counts and the draws beyond r of 2**25 normals (four streams of 2**23)."""
+    counts = np.zeros(_SIGNED_EDGES.size + 1, dtype=np.int64)
+    tails = []
+    for stream in range(4):
+        draws = _rng.standard_normals(1 << 23, seed=20261130 + stream)
+        counts += np.bincount(np.searchsorted(_SIGNED_EDGES, draws), minlength=counts.size)
+        tails.append(np.abs(draws[np.abs(draws) > _rng.ZIGGURAT_R]))
+    return counts, np.concatenate(tails)
+
+
+def test_draws_land_in_every_layers_strip_at_its_normal_probability(strip_draws):
+    # |Z| in [x_{i-1}, x_i) is where layer i's wedge test acts (and only layers
+    # >= i reach); beyond r is the base strip's tail path.  Each cell count is
+    # binomial(n, p) with p from Phi.  Exact binomial two-sided p-values,
+    # Bonferroni over the cells: a correct generator fails with probability at
+    # most 1e-6; so does the chi-square over all cells.
+    counts, _ = strip_draws
+    n = int(counts.sum())
+    p = np.diff(np.concatenate([[0.0], stats.norm.cdf(_SIGNED_EDGES), [1.0]]))
+    pvalues = np.minimum(1.0, 2 * np.minimum(stats.binom.cdf(counts, n, p),
+                                             stats.binom.sf(counts - 1, n, p)))
+    family_alpha = 1e-6
+    assert np.all(pvalues > family_alpha / counts.size), np.flatnonzero(
+        pvalues <= family_alpha / counts.size)
+    chi2 = float(((counts - n * p) ** 2 / (n * p)).sum())
+    assert chi2 < stats.chi2.isf(family_alpha, counts.size - 1)
+
+
+def test_tail_draws_follow_the_normal_beyond_r(strip_draws):
+    # The tail path (Marsaglia's exponential rejection) has its own code: its
+    # draws, given |Z| > r, must follow P(|Z| > t | |Z| > r) = sf(t) / sf(r).
+    # Exact KS p-value; a correct generator fails with probability 1e-6.
+    _, tail = strip_draws
+    r = _rng.ZIGGURAT_R
+
+    def conditional_cdf(t):
+        return 1.0 - stats.norm.sf(t) / stats.norm.sf(r)
+
+    assert tail.size > 8000  # 2**25 * 2 sf(r) = 8660 expected
+    assert stats.kstest(tail, conditional_cdf).pvalue > 1e-6
 
 
 def test_consecutive_chunks_are_uncorrelated(normals):

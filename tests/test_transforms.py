@@ -126,8 +126,8 @@ def test_eq4_and_eq5_agree(name):
     y = y[(y > lo) & (y < hi) & np.isfinite(y)]
     if name == "cube":
         y = y[np.abs(y) > 1e-12]
-    eq5 = mcflow.density(transform, y, mu, sigma, method="eq5")
-    eq4 = mcflow.density(transform, y, mu, sigma, method="eq4")
+    eq5 = mcflow.density(transform, y, mu, sigma, method="inverse")
+    eq4 = mcflow.density(transform, y, mu, sigma, method="forward")
     assert np.all(eq5 > 0)
     assert np.allclose(eq5, eq4, rtol=1e-12, atol=0), name
 
@@ -233,7 +233,7 @@ def _user_ldj(x):
 def test_user_transform_density_matches_builtin():
     user = mcflow.Transform(_user_exp, _user_log, _user_ldj, name="my_exp")
     y = np.geomspace(1e-3, 1e3, 50)
-    assert np.array_equal(mcflow.density(user, y), mcflow.density(T.Exp(), y, method="eq4"))
+    assert np.array_equal(mcflow.density(user, y), mcflow.density(T.Exp(), y, method="forward"))
     assert user.support == (0.0, math.inf)
 
 
