@@ -165,6 +165,16 @@ def _count_task(transform: Any, seed: Any, n: int, start: int, stop: int, mu: fl
                         make_binning(edges, None), threads)
 
 
+def _task_chunks(task_chunks: int | None, first: int, last: int, workers: int) -> int:
+    """Chunks per task: the default, or fewer so each worker gets at least a few tasks."""
+    if task_chunks is None:
+        spread = -(-(last - first) // (_TASKS_PER_WORKER_MIN * workers))
+        return max(1, min(DEFAULT_TASK_CHUNKS, spread))
+    if task_chunks < 1:
+        raise ValueError(f"task_chunks must be >= 1, got {task_chunks}")
+    return task_chunks
+
+
 def count_on_cluster(
     client: Any,
     transform: Any,
@@ -225,11 +235,7 @@ def count_on_cluster(
             raise ClusterError(f"the Dask cluster has no workers (waited {timeout:g} s)") from None
     _probe_workers(client, transform, timeout)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
-    if task_chunks is None:
-        spread = -(-(last - first) // (_TASKS_PER_WORKER_MIN * workers))
-        task_chunks = max(1, min(DEFAULT_TASK_CHUNKS, spread))
-    elif task_chunks < 1:
-        raise ValueError(f"task_chunks must be >= 1, got {task_chunks}")
+    task_chunks = _task_chunks(task_chunks, first, last, workers)
     ranges = [(start, min(start + task_chunks, last))
               for start in range(first, last, task_chunks)]
     started = time.perf_counter()

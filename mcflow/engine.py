@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from mcflow import _kernels
-from mcflow._binning import make_binning
+from mcflow._binning import Binning, make_binning
 from mcflow._checks import check_n, check_normal
 from mcflow._chunks import checked, count_chunks, samples_in
 from mcflow._rng import CHUNK_SIZE, seed_key
@@ -129,42 +129,38 @@ def histogram(
     # One fresh entropy draw for the whole run, shared by every task.
     stream_seed: int | np.random.SeedSequence = np.random.SeedSequence() if seed is None \
         else seed
-    key = seed_key(stream_seed)
-    total_chunks = -(-n // CHUNK_SIZE)
-    first, last = _check_chunks(chunks, total_chunks)
-    drawn_total = samples_in(first, last, n)
-
+    first, last = _check_chunks(chunks, -(-n // CHUNK_SIZE))
     started = time.perf_counter()
+    row, threads = _count(transform, stream_seed, n, first, last, mu, sigma, binning, threads,
+                          progress, client)
+    underflow, overflow, neginf, posinf, nan = (int(v) for v in row[binning.bins:])
+    return Histogram(
+        counts=row[:binning.bins].copy(), edges=binning.edges, underflow=underflow,
+        overflow=overflow, neginf=neginf, posinf=posinf, nan=nan, n=samples_in(first, last, n),
+        seed=int(seed) if isinstance(seed, (int, np.integer)) else None, mu=mu, sigma=sigma,
+        transform=transform.name, seconds=time.perf_counter() - started, threads=threads,
+        chunks=(first, last))
+
+
+def _count(transform: Transform, seed: int | np.random.SeedSequence, n: int, first: int,
+           last: int, mu: float, sigma: float, binning: Binning, threads: int,
+           progress: ProgressCallback | None, client: Any) -> tuple[np.ndarray, int]:
+    """Count chunks ``[first, last)`` locally or on Dask; return the row and the threads."""
+    drawn_total = samples_in(first, last, n)
     if client is not None:
         from mcflow.distributed import count_on_cluster
 
-        row, info = count_on_cluster(client, transform, stream_seed, n, first, last, mu, sigma,
+        row, info = count_on_cluster(client, transform, seed, n, first, last, mu, sigma,
                                      binning, progress=progress)
-        row = checked(row, drawn_total, transform)  # every task's cells, added up
-        threads = info["workers"]
-    else:
-        def report(done: int) -> None:
-            if progress is not None:
-                progress(done, drawn_total)
+        return checked(row, drawn_total, transform), int(info["workers"])
 
-        row = count_chunks(transform, key, first, last, n, mu, sigma, binning, threads,
-                           report if progress is not None else None)
-    seconds = time.perf_counter() - started
-    bins_count = binning.bins
-    underflow, overflow, neginf, posinf, nan = (int(v) for v in row[bins_count:])
-    return Histogram(
-        counts=row[:bins_count].copy(),
-        edges=binning.edges,
-        underflow=underflow, overflow=overflow, neginf=neginf, posinf=posinf, nan=nan,
-        n=drawn_total,
-        seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
-        mu=mu,
-        sigma=sigma,
-        transform=transform.name,
-        seconds=seconds,
-        threads=threads,
-        chunks=(first, last),
-    )
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, drawn_total)
+
+    row = count_chunks(transform, seed_key(seed), first, last, n, mu, sigma, binning, threads,
+                       report if progress is not None else None)
+    return row, threads
 
 
 def _check_chunks(chunks: Any, total_chunks: int) -> tuple[int, int]:

@@ -30,11 +30,13 @@ from scipy.special import ndtri
 from mcflow._float_support import cutoffs, inverse_points, relocate_rounded
 from mcflow._gauss_kronrod import Budget, adaptive
 from mcflow._user_code import as_float_array
+from mcflow.edges import MIN_BIN_ULPS
+from mcflow.layers import numerical_floor
 from mcflow.quadrature import normal_interval_probabilities
 from mcflow.transform import Transform
 
-__all__ = ["ClaimedMasses", "Domain", "claimed_cell_masses", "exact_cell_masses",
-           "exact_within", "quadrature_domain"]
+__all__ = ["ClaimedMasses", "Domain", "Expected", "claimed_cell_masses", "exact_cell_masses",
+           "exact_within", "expected_masses", "quadrature_domain"]
 
 #: Tail probability of X left outside the domain on each side, at most.
 _MAX_TAIL = 1e-12
@@ -232,3 +234,50 @@ def exact_within(transform: Transform, edges: np.ndarray, domain: Domain, mu: fl
     """Exact masses of each cell intersected with the domain (real-valued Y)."""
     boundaries = np.clip(np.concatenate([[-np.inf], edges, [np.inf]]), domain.lo, domain.hi)
     return _exact_between(transform, boundaries[:-1], boundaries[1:], mu, sigma)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Claimed and exact cell masses of [underflow, bins..., overflow] and their errors."""
+
+    claimed: np.ndarray
+    errors: np.ndarray
+    exact: np.ndarray | None
+    floor: float
+    domain: Domain
+    evaluations: int
+    exhausted: bool
+    invalid_inside: tuple[float, float, int, float] | None
+    invalid_outside: tuple[float, float, int, float] | None
+
+
+def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: float) -> float:
+    """Mass between x = T^-1(e) and T^-1(T(x)) at every edge: what an inexact inverse moves."""
+    lo, hi = transform.support
+    inside = edges[(edges > lo) & (edges < hi)]
+    with np.errstate(all="ignore"):
+        x = transform.inverse_array(inside)
+        again = transform.inverse_array(transform.forward_array(x))
+    usable = np.isfinite(x) & np.isfinite(again)
+    moved = normal_interval_probabilities(x[usable], again[usable], mu, sigma)
+    return 2.0 * float(moved.sum())  # each edge bounds two cells
+
+
+def expected_masses(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray],
+                    edges: np.ndarray, n: int, mu: float, sigma: float) -> Expected:
+    """Claimed masses (exact outside the domain, with an inverse), exact masses, the floor."""
+    has_exact = transform.has_inverse
+    domain = quadrature_domain(transform, n, mu, sigma, MIN_BIN_ULPS if has_exact else 1.0)
+    claimed = claimed_cell_masses(pdf, edges, domain, transform.support, n)
+    masses, exact, roundtrip = claimed.masses, None, 0.0
+    if has_exact:
+        exact = exact_cell_masses(transform, edges, mu, sigma)
+        # Outside the domain the claim was not evaluated: both sides take the exact mass.
+        outside = np.clip(exact - exact_within(transform, edges, domain, mu, sigma), 0.0, None)
+        masses = masses + outside
+        roundtrip = _roundtrip_error(transform, edges, mu, sigma)
+    return Expected(
+        claimed=masses, errors=claimed.errors, exact=exact,
+        floor=numerical_floor(claimed.errors, roundtrip, float(masses.sum())), domain=domain,
+        evaluations=claimed.evaluations, exhausted=claimed.exhausted,
+        invalid_inside=claimed.invalid_inside, invalid_outside=claimed.invalid_outside)

@@ -35,21 +35,21 @@ from mcflow._checks import check_alpha, check_n, check_normal, check_tolerance
 from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
 from mcflow._user_code import as_float_array
 from mcflow.density import density
-from mcflow.edges import MIN_BIN_ULPS, equal_probability_edges
+from mcflow.edges import equal_probability_edges
 from mcflow.engine import Histogram, ProgressCallback, check_transform, sample
 from mcflow.engine import histogram as run_histogram
-from mcflow.expected import (
-    Domain,
-    claimed_cell_masses,
-    exact_cell_masses,
-    exact_within,
-    quadrature_domain,
-)
-from mcflow.layers import SAFETY, STATISTICS, exact_layer, mc_layer, numerical_floor, verdict_of
-from mcflow.null_distribution import default_replicates
+from mcflow.expected import Expected, exact_cell_masses, expected_masses
+from mcflow.layers import SAFETY, STATISTICS, exact_layer, mc_layer, verdict_of
+from mcflow.null_distribution import NullDistribution, default_replicates
 from mcflow.nulls import cell_groups, group, null_for
-from mcflow.quadrature import normal_interval_probabilities
-from mcflow.result import SCHEMA_VERSION, LayerResult, ValidationResult, WorstBin, central_range
+from mcflow.result import (
+    SCHEMA_VERSION,
+    LayerResult,
+    ValidationResult,
+    Verdict,
+    WorstBin,
+    central_range,
+)
 from mcflow.sensitivity import detection_limit, required_n, worst_cells
 from mcflow.transform import Transform
 
@@ -137,59 +137,13 @@ def _with_deficit(masses: np.ndarray, floor: float) -> np.ndarray:
 
 
 
-@dataclass(frozen=True)
-class _Expected:
-    """Claimed and exact cell masses of [underflow, bins..., overflow] and their errors."""
-
-    claimed: np.ndarray
-    errors: np.ndarray
-    exact: np.ndarray | None
-    floor: float
-    domain: Domain
-    evaluations: int
-    exhausted: bool
-    invalid_inside: tuple[float, float, int, float] | None
-    invalid_outside: tuple[float, float, int, float] | None
-
-
-def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: float) -> float:
-    """Mass between x = T^-1(e) and T^-1(T(x)) at every edge: what an inexact inverse moves."""
-    lo, hi = transform.support
-    inside = edges[(edges > lo) & (edges < hi)]
-    with np.errstate(all="ignore"):
-        x = transform.inverse_array(inside)
-        again = transform.inverse_array(transform.forward_array(x))
-    usable = np.isfinite(x) & np.isfinite(again)
-    moved = normal_interval_probabilities(x[usable], again[usable], mu, sigma)
-    return 2.0 * float(moved.sum())  # each edge bounds two cells
-
-
-def _expected(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
-              n: int, mu: float, sigma: float) -> _Expected:
-    has_exact = transform.has_inverse
-    domain = quadrature_domain(transform, n, mu, sigma, MIN_BIN_ULPS if has_exact else 1.0)
-    claimed = claimed_cell_masses(pdf, edges, domain, transform.support, n)
-    masses, exact, roundtrip = claimed.masses, None, 0.0
-    if has_exact:
-        exact = exact_cell_masses(transform, edges, mu, sigma)
-        # Outside the domain the claim was not evaluated: both sides take the exact mass.
-        outside = np.clip(exact - exact_within(transform, edges, domain, mu, sigma), 0.0, None)
-        masses = masses + outside
-        roundtrip = _roundtrip_error(transform, edges, mu, sigma)
-    return _Expected(
-        claimed=masses, errors=claimed.errors, exact=exact,
-        floor=numerical_floor(claimed.errors, roundtrip, float(masses.sum())), domain=domain,
-        evaluations=claimed.evaluations, exhausted=claimed.exhausted,
-        invalid_inside=claimed.invalid_inside, invalid_outside=claimed.invalid_outside)
-
-
 def _invalid_message(invalid: tuple[float, float, int, float], where: str) -> str:
     lo, hi, count, value = invalid
     return (f"the claimed p_Y is {value!r} (NaN or negative) at {count} points in "
             f"[{lo:.6g}, {hi:.6g}], {where}")
 
 
-def _claim_layers(expected: _Expected, cells: np.ndarray, probabilities: np.ndarray,
+def _claim_layers(expected: Expected, cells: np.ndarray, probabilities: np.ndarray,
                   null: Any, alpha_per_test: float, edges: np.ndarray,
                   tolerance: float | None) -> list[LayerResult]:
     """Run the exact layer (with an inverse) and the end-to-end layer."""
@@ -297,11 +251,9 @@ def validate(
         derived from ``transform`` by the seed's Eq. (5).
     n : int, default 1e7
         Monte Carlo samples.
-    bins : int or array_like, optional
-        Default: equal-probability bins with refined tails (see
-        :func:`mcflow.edges.equal_probability_edges`).  An int needs ``range``.
-    range : (float, float), optional
-        Range for integer ``bins``.
+    bins, range : int or array_like, and (float, float), optional
+        Default: equal-probability bins with refined tails
+        (:func:`mcflow.edges.equal_probability_edges`).  An int needs ``range``.
     seed : int, "auto" or None, default "auto"
         Seed of the sample (the multinomial null uses its own fixed seed).
         ``"auto"`` derives it from the case (transform name, pdf, mu, sigma;
@@ -316,12 +268,9 @@ def validate(
         many samples would.  The exact layer then fails only beyond it.
     mu, sigma : float
         Parameters of X.
-    threads : int, optional
-        Threads for the engine.
-    progress : callable, optional
-        ``progress(samples_done, n)`` during sampling.
-    client : distributed.Client, optional
-        Draw the samples on this Dask cluster (bitwise the same counts).
+    threads, progress, client
+        Engine threads; ``progress(samples_done, n)`` during sampling; a Dask
+        client to draw the samples on (bitwise the same counts).
 
     Returns
     -------
@@ -339,75 +288,117 @@ def validate(
     transform = check_transform(transform)
     n = check_n(n)
     mu, sigma = check_normal(mu, sigma)
-    alpha = check_alpha(alpha)
-    tolerance = check_tolerance(tolerance)
+    alpha, tolerance = check_alpha(alpha), check_tolerance(tolerance)
     seed = _resolve_seed(seed, transform, pdf, mu, sigma)
     claimed_pdf = _claimed_pdf(transform, pdf, mu, sigma)
-    has_exact = transform.has_inverse
+    if bins is None and range is not None:
+        raise ValueError("range needs an integer bins; with bins=None the bins are automatic")
     with _phase(seconds, "edges"):
-        edges: Any = bins
-        if bins is None:
-            if range is not None:
-                raise ValueError("range needs an integer bins; with bins=None the bins are "
-                                 "automatic")
-            edges = equal_probability_edges(transform, n, mu=mu, sigma=sigma, seed=seed)
+        edges = equal_probability_edges(transform, n, mu=mu, sigma=sigma, seed=seed) \
+            if bins is None else bins
     with _phase(seconds, "sampling"):
         h = run_histogram(transform, n, bins=edges, range=range, seed=seed, mu=mu, sigma=sigma,
                           threads=threads, progress=progress, client=client)
-    edges = h.edges
     with _phase(seconds, "quadrature"):
-        expected = _expected(transform, claimed_pdf, edges, n, mu, sigma)
-    cells = _cells(h, transform.support, overflow_in_tail=has_exact)
-    alpha_per_test = alpha / (len(STATISTICS) * (2 if has_exact else 1))
+        expected = expected_masses(transform, claimed_pdf, h.edges, n, mu, sigma)
+    cells = _cells(h, transform.support, overflow_in_tail=transform.has_inverse)
+    alpha_per_test = alpha / (len(STATISTICS) * (2 if transform.has_inverse else 1))
+    with _phase(seconds, "null"):
+        tested = _tested_cells(cells, expected, h.edges, n, alpha_per_test)
+        layers = _layers(expected, tested, alpha_per_test, tolerance)
+    resolution = _resolution(expected, tested, alpha_per_test, tolerance)
+    if resolution is not None:
+        layers.append(resolution)
+    seconds["total"] = time.perf_counter() - started
+    return _result(transform, claimed_pdf, h, cells, expected, tested, layers,
+                   verdict_of(layers, resolution is None), alpha, alpha_per_test, tolerance,
+                   seconds, default_bins=bins is None)
+
+
+@dataclass(frozen=True)
+class _Tested:
+    """The cells the Monte Carlo tests see (groups of cells for a huge binning) and the null."""
+
+    cells: np.ndarray
+    probabilities: np.ndarray
+    exact: np.ndarray | None
+    edges: np.ndarray
+    starts: np.ndarray | None
+    null: NullDistribution
+    limit: float
+    n: int
+
+
+def _tested_cells(cells: np.ndarray, expected: Expected, edges: np.ndarray, n: int,
+                  alpha_per_test: float) -> _Tested:
     replicates = default_replicates(alpha_per_test)
     probabilities = _with_deficit(expected.claimed, expected.floor)
     starts = cell_groups(probabilities, replicates)
-    tested, tested_probabilities = group(cells, starts), group(probabilities, starts)
     tested_edges = edges if starts is None else \
         np.concatenate([[-np.inf], edges, [np.inf]])[starts[1:-1]]
-    with _phase(seconds, "null"):
-        claimed_null = null_for(n, tested_probabilities, replicates)
-        limit = detection_limit(claimed_null, alpha_per_test)
-        layers = _claim_layers(expected, tested, tested_probabilities, claimed_null,
-                               alpha_per_test, tested_edges, tolerance)
-        if expected.exact is not None:
-            exact_probabilities = group(_with_deficit(expected.exact, 1e-14), starts)
-            # Probabilities within 1e-12 of each other have nulls no replicate count can
-            # tell apart: a correct claim shares its null with the exact masses.
-            close = np.max(np.abs(exact_probabilities - tested_probabilities)) <= _SAME_NULL
-            exact_null = claimed_null if close else null_for(n, exact_probabilities, replicates)
-            layers.insert(1, mc_layer("mc_vs_exact", tested, exact_probabilities, exact_null,
-                                      alpha_per_test, "exact bin masses", tested_edges))
-        else:
-            layers[:0] = [LayerResult(name, "skipped", "no inverse: exact masses unavailable")
-                          for name in ("exact", "mc_vs_exact")]
+    exact = None if expected.exact is None else \
+        group(_with_deficit(expected.exact, 1e-14), starts)
+    null = null_for(n, group(probabilities, starts), replicates)
+    return _Tested(group(cells, starts), group(probabilities, starts), exact, tested_edges,
+                   starts, null, detection_limit(null, alpha_per_test), n)
+
+
+def _layers(expected: Expected, tested: _Tested, alpha_per_test: float,
+            tolerance: float | None) -> list[LayerResult]:
+    layers = _claim_layers(expected, tested.cells, tested.probabilities, tested.null,
+                           alpha_per_test, tested.edges, tolerance)
+    if tested.exact is None:
+        return [LayerResult(name, "skipped", "no inverse: exact masses unavailable")
+                for name in ("exact", "mc_vs_exact")] + layers
+    # Probabilities within 1e-12 of each other have nulls no replicate count can tell
+    # apart: a correct claim shares its null with the exact masses.
+    close = np.max(np.abs(tested.exact - tested.probabilities)) <= _SAME_NULL
+    exact_null = tested.null if close else \
+        null_for(tested.n, tested.exact, tested.null.replicates)
+    layers.insert(1, mc_layer("mc_vs_exact", tested.cells, tested.exact, exact_null,
+                              alpha_per_test, "exact bin masses", tested.edges))
+    return layers
+
+
+def _resolution(expected: Expected, tested: _Tested, alpha_per_test: float,
+                tolerance: float | None) -> LayerResult | None:
+    """Say why this run cannot see what is asked, or None when it can."""
     uncertainty = SAFETY * float(expected.errors[np.isfinite(expected.errors)].sum())
-    needed = required_n(n, claimed_null, alpha_per_test, tolerance) if tolerance else None
-    resolved = True
-    if expected.exhausted and uncertainty > _TRUSTED_UNCERTAINTY * limit:
-        resolved = False
-        layers.append(LayerResult(
+    if expected.exhausted and uncertainty > _TRUSTED_UNCERTAINTY * tested.limit:
+        return LayerResult(
             "resolution", "skipped",
             f"the claimed p_Y is too rough to integrate: after {expected.evaluations:,} "
             f"evaluations its cell masses are uncertain by {uncertainty:.2e}, above "
-            f"{_TRUSTED_UNCERTAINTY:g} x the detection limit {limit:.2e}"))
-    elif tolerance is not None and limit > tolerance:
-        resolved = False
-        layers.append(LayerResult(
+            f"{_TRUSTED_UNCERTAINTY:g} x the detection limit {tested.limit:.2e}")
+    if tolerance is not None and tested.limit > tolerance:
+        needed = required_n(tested.n, tested.null, alpha_per_test, tolerance)
+        return LayerResult(
             "resolution", "skipped",
-            f"n = {n:,} detects L1 deviations >= {limit:.2e} (95% power), not the requested "
-            f"tolerance {tolerance:.2e}; about n = {needed:,} would"))
-    verdict = verdict_of(layers, resolved)
+            f"n = {tested.n:,} detects L1 deviations >= {tested.limit:.2e} (95% power), not "
+            f"the requested tolerance {tolerance:.2e}; about n = {needed:,} would")
+    return None
+
+
+def _warnings(expected: Expected, tested: _Tested, cells: np.ndarray) -> tuple[str, ...]:
     warnings = []
     if expected.invalid_outside is not None:
         warnings.append(_invalid_message(expected.invalid_outside,
                                          "where no sample lands: taken as 0"))
-    if starts is not None:
-        warnings.append(f"{cells.size:,} cells: the tests merge them into {tested.size:,} groups "
-                        "of about equal claimed probability, for which the simulated null is "
-                        "exact (cost cap); power at the finest scale is given up")
+    if tested.starts is not None:
+        warnings.append(f"{cells.size:,} cells: the tests merge them into {tested.cells.size:,} "
+                        "groups of about equal claimed probability, for which the simulated "
+                        "null is exact (cost cap); power at the finest scale is given up")
+    return tuple(warnings)
+
+
+def _result(transform: Transform, claimed_pdf: Callable[[np.ndarray], np.ndarray],
+            h: Histogram, cells: np.ndarray, expected: Expected, tested: _Tested,
+            layers: list[LayerResult], verdict: Verdict, alpha: float, alpha_per_test: float,
+            tolerance: float | None, seconds: dict[str, float], *, default_bins: bool
+            ) -> ValidationResult:
+    probabilities = _with_deficit(expected.claimed, expected.floor)
     stats = next(layer for layer in layers if layer.name == "mc_vs_claimed").statistics
-    seconds["total"] = time.perf_counter() - started
+    n, mu, sigma, edges = h.n, h.mu, h.sigma, h.edges
     return ValidationResult(
         verdict=verdict, transform=transform.name, n=n, seed=h.seed, mu=mu, sigma=sigma,
         alpha=alpha, alpha_per_test=alpha_per_test, tolerance=tolerance, histogram=h,
@@ -424,15 +415,19 @@ def validate(
         normalization=float(expected.claimed.sum()),
         expected_normalization=1.0 if expected.exact is None else float(expected.exact.sum()),
         quadrature_error=float(expected.errors.sum()),
-        detection_limit=float(limit), required_n=needed,
-        sigma_detection=_sigma_detection(transform, edges, expected.exact, mu, sigma, limit),
+        detection_limit=float(tested.limit),
+        required_n=None if tolerance is None else
+        required_n(n, tested.null, alpha_per_test, tolerance),
+        sigma_detection=_sigma_detection(transform, edges, expected.exact, mu, sigma,
+                                         tested.limit),
         worst_bins=_worst_bins(cells, probabilities, edges),
-        replicates=claimed_null.replicates, seconds=seconds, default_bins=bins is None,
+        replicates=tested.null.replicates, seconds=seconds, default_bins=default_bins,
         claimed_curve=_claimed_curve(claimed_pdf, edges, probabilities),
         figure_sample=sample(transform, min(_FIGURE_SAMPLE, n), seed=h.seed, mu=mu,
                              sigma=sigma) if h.seed is not None else None,
-        critical_values={key: float(claimed_null.quantile(key, 1.0 - alpha_per_test))
+        critical_values={key: float(tested.null.quantile(key, 1.0 - alpha_per_test))
                          for key in STATISTICS},
-        cells=cells, warnings=tuple(warnings), pdf_evaluations=expected.evaluations,
+        cells=cells, warnings=_warnings(expected, tested, cells),
+        pdf_evaluations=expected.evaluations,
         quadrature_domain=(expected.domain.lo, expected.domain.hi),
     )

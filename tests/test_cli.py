@@ -412,6 +412,10 @@ import mcflow.validation as validation
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # even where the parent ignores it
 
+# Compile (or load) the kernel first: a signal during an LLVM compile waits for it to end.
+import mcflow
+mcflow.histogram(mcflow.transforms.Exp(), 10, bins=2, range=(0.0, 1.0))
+
 original = validation.run_histogram
 
 def announced(*args, **kwargs):
