@@ -80,7 +80,8 @@ def inverse_points(transform: Transform, points: np.ndarray) -> np.ndarray:
 def _inverse_at_end(transform: Transform, end: float) -> float:
     try:
         value = float(transform.inverse_array(np.array([end]))[0])
-    except (ArithmeticError, ValueError):  # 1 / (1 - |y|) at y = 1 under Python's error model
+    except Exception:
+        # (1 / (1 - |y|) at 1, nflows' InputOutsideDomain, a bisection that cannot bracket inf)
         value = math.nan
     if not math.isnan(value):
         return value

@@ -39,7 +39,7 @@ from mcflow.edges import equal_probability_edges
 from mcflow.engine import Histogram, ProgressCallback, check_transform, sample
 from mcflow.engine import histogram as run_histogram
 from mcflow.expected import Expected, exact_cell_masses, expected_masses
-from mcflow.layers import SAFETY, STATISTICS, exact_layer, mc_layer, verdict_of
+from mcflow.layers import SAFETY, STATISTICS, exact_layer, mass_text, mc_layer, verdict_of
 from mcflow.null_distribution import NullDistribution, default_replicates
 from mcflow.nulls import cell_groups, group, null_for
 from mcflow.result import (
@@ -170,7 +170,7 @@ def _claim_layers(expected: Expected, cells: np.ndarray, probabilities: np.ndarr
     elif expected.exact is None and normalization > 1.0 + expected.floor:
         end_to_end = LayerResult(
             "mc_vs_claimed", "fail",
-            f"p_Y integrates to {normalization:.6g} over [{expected.domain.lo:.6g}, "
+            f"p_Y integrates to {mass_text(normalization)} over [{expected.domain.lo:.6g}, "
             f"{expected.domain.hi:.6g}], more than 1 (numerical floor {expected.floor:.1e}): "
             "a missing or extra Jacobian factor?", end_to_end.statistics)
     elif end_to_end.status == "fail" and probabilities[-1] > 0:
