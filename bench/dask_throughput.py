@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import mcflow
-from mcflow import transforms
+from mcflow import registry
 from mcflow._binning import make_binning
 from mcflow._rng import CHUNK_SIZE
 from mcflow.distributed import connect, count_on_cluster
@@ -46,7 +46,7 @@ def check_same_counts(dask_result, local, what):
 
 def main() -> None:
     client = connect("local", workers=2)
-    exp = transforms.Exp()
+    exp = registry.case("seed exp").transform()
     binning = make_binning(200, (0.0, 20.0))
     n = int(float(os.environ.get("MCFLOW_BENCH_N_LARGE", "1e9")))
     chunks = -(-n // CHUNK_SIZE)

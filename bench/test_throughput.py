@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mcflow import bench, transforms
+from mcflow import bench, registry
 from mcflow.edges import equal_probability_edges
 from mcflow.engine import histogram
 
 N = int(float(os.environ.get("MCFLOW_BENCH_N", "1e8")))
 N_ENGINE_ALONE = int(float(os.environ.get("MCFLOW_BENCH_N_LARGE", "1e9")))
 ALL_THREADS = numba.config.NUMBA_NUM_THREADS
-EXP = transforms.Exp()
+EXP = registry.case("seed exp").transform()  # the cases tests and config use
 CHAIN = bench.three_step_chain()
 
 
@@ -108,7 +108,8 @@ def test_numpy_standard_normal(run):
 @pytest.mark.parametrize(
     ("name", "transform", "range_", "cdf"),
     [("exp", EXP, bench.BENCH_RANGE, lambda y: stats.lognorm.cdf(y, 1.0)),
-     ("sinh_arcsinh", transforms.SinhArcsinh(0.5, 1.5), (-20.0, 20.0), _sinh_arcsinh_cdf),
+     ("sinh_arcsinh", registry.case("sinh-arcsinh").transform(), (-20.0, 20.0),
+      _sinh_arcsinh_cdf),
      ("3-step chain", CHAIN, (0.0, 80.0), _three_step_chain_cdf),
      ("vectorized numpy exp", bench.vectorized_exp(), bench.BENCH_RANGE,
       lambda y: stats.lognorm.cdf(y, 1.0))],

@@ -31,7 +31,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from mcflow import _kernels, transforms
+from mcflow import _kernels, registry, transforms
 from mcflow._rng import CHUNK_SIZE, seed_key
 from mcflow.edges import equal_probability_edges
 from mcflow.engine import histogram
@@ -166,10 +166,11 @@ def three_step_chain() -> Transform:
 
 def workloads(n: int, threads: int) -> dict[str, Callable[[], Any]]:
     """Name -> zero-argument callable of every measured workload."""
-    exp = transforms.Exp()
+    # The benchmarked transforms are the registry's, as the tests and the example config use.
+    exp = registry.case("seed exp").transform()
     chain = three_step_chain()
     equal = equal_probability_edges(exp, n)
-    sinh_arcsinh = transforms.SinhArcsinh(0.5, 1.5)
+    sinh_arcsinh = registry.case("sinh-arcsinh").transform()
     cases: dict[str, Callable[[], Any]] = {
         "engine exp uniform": lambda: histogram(exp, n, BENCH_BINS, BENCH_RANGE, threads=threads),
         "engine exp equal-probability": lambda: histogram(exp, n, equal, threads=threads),
