@@ -18,6 +18,7 @@ from scipy import stats
 import mcflow
 from mcflow import transforms
 from mcflow.layers import EVALUATION_RTOL
+from mcflow.registry import CASES as REGISTRY
 from mcflow.validation import SCHEMA_VERSION, validate
 
 
@@ -94,17 +95,8 @@ def test_tail_error_on_the_top_tenth_percent_fails_at_1e7():
     assert r.g_pvalue <= r.alpha_per_test
 
 
-CORRECT_CASES = [
-    ("exp", transforms.Exp(), 0.0, 1.0),
-    ("affine", transforms.Affine(1.0, -3.0), 0.5, 2.0),
-    ("sigmoid", transforms.Sigmoid(), 0.0, 1.5),
-    ("tanh", transforms.Tanh(), 0.3, 1.0),
-    ("softplus", transforms.Softplus(), 0.0, 1.0),
-    ("sinh_arcsinh", transforms.SinhArcsinh(0.5, 1.5), 0.0, 1.0),
-    ("power", transforms.Power(2.5), 3.0, 1.0),
-    ("normal_cdf", transforms.NormalCDF(), 0.0, 1.0),
-    ("cube", transforms.Cube(), 0.0, 1.0),
-    ("sinh", transforms.Sinh(), 0.0, 1.0),
+# The registry's cases (the example config's), plus a mixed chain of built-ins.
+CORRECT_CASES = [(case.name, case.transform(), case.mu, case.sigma) for case in REGISTRY] + [
     ("chain", transforms.Chain(transforms.Affine(0.0, 0.5), transforms.Exp(),
                                transforms.Softplus()), 0.0, 1.0),
 ]
