@@ -40,7 +40,6 @@ __all__ = [
     "bin_values",
     "histogram_chunks",
     "histogram_chunks_uncached",
-    "map_function",
     "normals_checksum",
     "normals_chunks",
     "program_forward",
@@ -205,15 +204,6 @@ def program_inverse_log_abs_det(ops, params, values):
     out = np.empty_like(values)
     for i in prange(values.size):
         out[i] = program_inverse_log_abs_det_scalar(ops, params, values[i])
-    return out
-
-
-@parallel_jit(cache=False)  # a dispatcher argument cannot be cached across processes
-def map_function(function, values):
-    """Apply a user's scalar ``@njit`` function elementwise (new array)."""
-    out = np.empty_like(values)
-    for i in prange(values.size):
-        out[i] = function(values[i])
     return out
 
 

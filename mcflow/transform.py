@@ -56,7 +56,9 @@ class Transform:
         when given, Eq. (5) of the seed and Eq. (4) are independent computations.
     support : (float, float), optional
         The interval of Y's values. Inferred as ``sorted(T(-inf), T(inf))`` for a
-        monotone forward when omitted, else the whole line.
+        monotone forward when omitted (where T is NaN at infinity, from
+        ``T(+-1e300)`` and ``T(+-max float)`` when they agree), else the whole
+        line.  :meth:`with_support` returns a copy with another one.
 
     Notes
     -----
