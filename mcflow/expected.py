@@ -249,6 +249,8 @@ class Expected:
     exhausted: bool
     invalid_inside: tuple[float, float, int, float] | None
     invalid_outside: tuple[float, float, int, float] | None
+    #: Why the exact masses could not be computed despite an inverse (None: they were).
+    exact_unavailable: str | None = None
 
 
 def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: float) -> float:
@@ -269,15 +271,20 @@ def expected_masses(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray
     has_exact = transform.has_inverse
     domain = quadrature_domain(transform, n, mu, sigma, MIN_BIN_ULPS if has_exact else 1.0)
     claimed = claimed_cell_masses(pdf, edges, domain, transform.support, n)
-    masses, exact, roundtrip = claimed.masses, None, 0.0
+    masses, exact, roundtrip, unavailable = claimed.masses, None, 0.0, None
     if has_exact:
-        exact = exact_cell_masses(transform, edges, mu, sigma)
-        # Outside the domain the claim was not evaluated: both sides take the exact mass.
-        outside = np.clip(exact - exact_within(transform, edges, domain, mu, sigma), 0.0, None)
-        masses = masses + outside
-        roundtrip = _roundtrip_error(transform, edges, mu, sigma)
+        try:
+            exact = exact_cell_masses(transform, edges, mu, sigma)
+            within = exact_within(transform, edges, domain, mu, sigma)
+            roundtrip = _roundtrip_error(transform, edges, mu, sigma)
+        except ValueError as error:  # an inverse that is NaN inside the support: not a bijection
+            exact, roundtrip, unavailable = None, 0.0, str(error)
+        else:
+            # Outside the domain the claim was not evaluated: both sides take the exact mass.
+            masses = masses + np.clip(exact - within, 0.0, None)
     return Expected(
         claimed=masses, errors=claimed.errors, exact=exact,
         floor=numerical_floor(claimed.errors, roundtrip, float(masses.sum())), domain=domain,
         evaluations=claimed.evaluations, exhausted=claimed.exhausted,
-        invalid_inside=claimed.invalid_inside, invalid_outside=claimed.invalid_outside)
+        invalid_inside=claimed.invalid_inside, invalid_outside=claimed.invalid_outside,
+        exact_unavailable=unavailable)

@@ -204,14 +204,17 @@ def _worst_bins(cells: np.ndarray, probabilities: np.ndarray, edges: np.ndarray
 
 
 def _claimed_curve(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
-                   probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Evaluate the claimed p_Y on the figures' grid: the central 99.5% and every bin."""
     lo, hi = central_range(edges, float(probabilities[0]), probabilities[1:-2])
     ys = np.unique(np.concatenate([np.linspace(lo, hi, _CURVE_POINTS),
                                    np.linspace(edges[0], edges[-1], _CURVE_POINTS),
                                    edges[:-1] + 0.5 * np.diff(edges)]))
-    with np.errstate(all="ignore"):
-        return ys, pdf(ys)
+    try:
+        with np.errstate(all="ignore"):
+            return ys, pdf(ys)
+    except Exception:  # a curve for the figure only: the verdict is already made
+        return None
 
 
 def _sigma_detection(transform: Transform, edges: np.ndarray, exact: np.ndarray | None,
@@ -348,7 +351,9 @@ def _layers(expected: Expected, tested: _Tested, alpha_per_test: float,
     layers = _claim_layers(expected, tested.cells, tested.probabilities, tested.null,
                            alpha_per_test, tested.edges, tolerance)
     if tested.exact is None:
-        return [LayerResult(name, "skipped", "no inverse: exact masses unavailable")
+        why = ("no inverse" if expected.exact_unavailable is None
+               else f"the inverse cannot give exact masses ({expected.exact_unavailable})")
+        return [LayerResult(name, "skipped", f"{why}: exact masses unavailable")
                 for name in ("exact", "mc_vs_exact")] + layers
     # Probabilities within 1e-12 of each other have nulls no replicate count can tell
     # apart: a correct claim shares its null with the exact masses.

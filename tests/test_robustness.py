@@ -237,3 +237,24 @@ def test_forward_only_false_failure_rate_at_1e9():
         != "pass"
         for seed in range(16))
     assert failures <= stats.binom.ppf(1 - 1e-3, 16, 0.05)
+
+
+@numba.njit(error_model="numpy")
+def _log_failing_above_50(y):
+    """A numerical inverse that fails to converge far in the tail (returns NaN there)."""
+    return math.log(y) if y < 50.0 else math.nan
+
+
+@numba.njit(error_model="numpy")
+def _identity(x):
+    return x
+
+
+def test_an_inverse_that_is_nan_inside_the_support_skips_the_exact_layers():
+    transform = mcflow.Transform(exp_forward, _log_failing_above_50, _identity, name="exp")
+    right = mcflow.validate(transform, lognormal_pdf, n=10**5, seed=12)
+    wrong = mcflow.validate(transform, lambda y: 1.2 * lognormal_pdf(y), n=10**5, seed=12)
+    assert right.verdict == "pass", right.summary()
+    assert [layer.status for layer in right.layers[:2]] == ["skipped", "skipped"]
+    assert "inverse cannot give exact masses" in right.layers[0].message
+    assert wrong.verdict == "fail"
