@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_N", "check_alpha", "check_n", "check_normal", "check_open_unit",
+__all__ = ["MAX_N", "check_alpha", "check_finite", "check_n", "check_normal", "check_open_unit",
            "check_replicates", "check_seed", "check_tolerance"]
 
 MAX_N = 2**62
@@ -38,21 +38,24 @@ def check_n(n: Any) -> int:
     return n
 
 
+def check_finite(value: Any, parameter: str, owner: str = "") -> float:
+    """Validate a finite real number; ``owner`` prefixes the message (``"Affine: "``)."""
+    prefix = f"{owner}: " if owner else ""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{prefix}{parameter} must be a real number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{prefix}{parameter} must be a real number, got "
+                        f"{type(value).__name__} {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{prefix}{parameter} must be finite, got {number}")
+    return number
+
+
 def check_normal(mu: Any, sigma: Any) -> tuple[float, float]:
     """Validate the base normal's parameters."""
-    values = []
-    for parameter, value in (("mu", mu), ("sigma", sigma)):
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{parameter} must be a real number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{parameter} must be a real number, got {type(value).__name__} {value!r}"
-            ) from None
-        if not math.isfinite(number):
-            raise ValueError(f"{parameter} must be finite, got {number}")
-        values.append(number)
+    values = [check_finite(mu, "mu"), check_finite(sigma, "sigma")]
     if values[1] <= 0.0:
         raise ValueError(f"sigma must be > 0, got {values[1]}")
     return values[0], values[1]

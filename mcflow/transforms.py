@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mcflow import _kernels, _ops
+from mcflow._checks import check_finite
 from mcflow._numba import jit
 from mcflow.transform import Transform
 
@@ -41,20 +42,6 @@ __all__ = [
     "Softplus",
     "Tanh",
 ]
-
-
-def _finite(value: Any, parameter: str, owner: str) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {parameter} must be a real number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{owner}: {parameter} must be a real number, got {type(value).__name__} {value!r}"
-        ) from None
-    if not math.isfinite(number):
-        raise ValueError(f"{owner}: {parameter} must be finite, got {number}")
-    return number
 
 
 def _bind(function: Callable[..., float], ops: np.ndarray, params: np.ndarray) -> Any:
@@ -213,8 +200,8 @@ class Affine(ProgramTransform):
     """
 
     def __init__(self, shift: float = 0.0, scale: float = 1.0) -> None:
-        shift = _finite(shift, "shift", "Affine")
-        scale = _finite(scale, "scale", "Affine")
+        shift = check_finite(shift, "shift", "Affine")
+        scale = check_finite(scale, "scale", "Affine")
         if scale == 0.0:
             raise ValueError("Affine: scale must be non-zero (the map is not invertible), got 0.0")
         name = f"affine(shift={shift:g}, scale={scale:g})"
@@ -266,8 +253,8 @@ class SinhArcsinh(ProgramTransform):
     """
 
     def __init__(self, skew: float = 0.0, tailweight: float = 1.0) -> None:
-        skew = _finite(skew, "skew", "SinhArcsinh")
-        tailweight = _finite(tailweight, "tailweight", "SinhArcsinh")
+        skew = check_finite(skew, "skew", "SinhArcsinh")
+        tailweight = check_finite(tailweight, "tailweight", "SinhArcsinh")
         if tailweight <= 0.0:
             raise ValueError(f"SinhArcsinh: tailweight must be > 0, got {tailweight}")
         super().__init__(
@@ -291,7 +278,7 @@ class Power(ProgramTransform):
     """
 
     def __init__(self, p: float) -> None:
-        p = _finite(p, "p", "Power")
+        p = check_finite(p, "p", "Power")
         if p == 0.0:
             raise ValueError("Power: p must be non-zero (x**0 is constant, not invertible)")
         super().__init__([_ops.POWER], [[p, 0.0]], f"power(p={p:g})")

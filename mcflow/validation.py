@@ -327,6 +327,8 @@ class _Tested:
     exact: np.ndarray | None
     edges: np.ndarray
     starts: np.ndarray | None
+    #: The claimed probabilities of every cell, before grouping.
+    cell_probabilities: np.ndarray
     null: NullDistribution
     limit: float
     n: int
@@ -343,7 +345,7 @@ def _tested_cells(cells: np.ndarray, expected: Expected, edges: np.ndarray, n: i
         group(_with_deficit(expected.exact, 1e-14), starts)
     null = null_for(n, group(probabilities, starts), replicates)
     return _Tested(group(cells, starts), group(probabilities, starts), exact, tested_edges,
-                   starts, null, detection_limit(null, alpha_per_test), n)
+                   starts, probabilities, null, detection_limit(null, alpha_per_test), n)
 
 
 def _layers(expected: Expected, tested: _Tested, alpha_per_test: float,
@@ -401,7 +403,7 @@ def _result(transform: Transform, claimed_pdf: Callable[[np.ndarray], np.ndarray
             layers: list[LayerResult], verdict: Verdict, alpha: float, alpha_per_test: float,
             tolerance: float | None, seconds: dict[str, float], *, default_bins: bool
             ) -> ValidationResult:
-    probabilities = _with_deficit(expected.claimed, expected.floor)
+    probabilities = tested.cell_probabilities
     stats = next(layer for layer in layers if layer.name == "mc_vs_claimed").statistics
     n, mu, sigma, edges = h.n, h.mu, h.sigma, h.edges
     return ValidationResult(
