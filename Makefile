@@ -1,6 +1,7 @@
 # Two commands do all set-up on a machine with python3 and make:
 #   make run    the seed's exp example: validation report in reports/seed-exp/
 #   make test   the test suite
+#   make test-adapters   from_torch / from_jax on the real libraries (own venv; CI runs it)
 # Each creates or updates the local virtual environment .venv first.
 
 PYTHON ?= python3
@@ -10,7 +11,13 @@ STAMP := $(VENV)/.installed-stamp
 # Compiled kernels are cached here, so only the first run pays for compilation.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: run test bench bench-report lint clean
+ADAPTERS_VENV := .venv-adapters
+ADAPTERS_STAMP := $(ADAPTERS_VENV)/.installed-stamp
+# torch's CPU wheel, installed before anything asks for `torch`: a bare requirement would
+# pull a CUDA build of several GB.
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: run test test-adapters bench bench-report lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +25,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+$(ADAPTERS_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(ADAPTERS_VENV)
+	$(ADAPTERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ADAPTERS_VENV)/bin/python -m pip install --quiet '$(TORCH_CPU)'
+	$(ADAPTERS_VENV)/bin/python -m pip install --quiet -e '.[test,adapters]'
+	touch $(ADAPTERS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/mcflow validate exp --n 1e8 --seed 0 --report reports/seed-exp
 
 # The whole suite, the slow statistical runs included (plain `pytest` skips those).
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
+
+# The adapters and the real-library corpus with torch, pyro, zuko, nflows, jax, numpyro,
+# distrax and flowjax installed (in `make test` these tests skip without them).
+test-adapters: $(ADAPTERS_STAMP)
+	$(ADAPTERS_VENV)/bin/python -m pytest -m "slow or not slow" -p no:cacheprovider \
+		tests/test_adapters.py tests/test_real_libraries.py tests/test_readme_adapters.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,ops
@@ -37,4 +57,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check mcflow tests bench
 
 clean:
-	rm -rf $(VENV) .numba_cache .pytest_cache .benchmarks
+	rm -rf $(VENV) $(ADAPTERS_VENV) .numba_cache .pytest_cache .benchmarks

@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mcflow import transforms
+from mcflow._jax_adapter import from_jax
+from mcflow._torch_adapter import from_torch
 from mcflow._version import __version__
+from mcflow.case import Case
 from mcflow.density import density, log_density
 from mcflow.engine import Histogram, histogram, sample
 from mcflow.transform import Transform
@@ -22,11 +25,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "Case",
     "Histogram",
     "Transform",
     "ValidationResult",
     "__version__",
     "density",
+    "from_jax",
+    "from_torch",
     "histogram",
     "log_density",
     "report",

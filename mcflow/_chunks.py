@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
@@ -27,8 +28,9 @@ __all__ = ["count_chunks", "samples_in"]
 #: Chunks per worker per kernel call: ~2 M samples, a few ms, so progress
 #: updates and Ctrl-C are prompt while the call overhead stays below 0.1%.
 _CHUNKS_PER_WORKER_PER_CALL = 32
-#: Chunks per call on the vectorized path: the user's function sees 1 M values.
-_VECTORIZED_CHUNKS_PER_CALL = 16
+#: Chunks per call on the vectorized path: the user's function sees 1 M values
+#: per call, whatever the thread count (so its results cannot depend on it).
+VECTORIZED_CHUNKS_PER_CALL = 16
 
 
 def count_chunks(transform: Transform, key: np.uint64, first: int, last: int, n: int,
@@ -67,10 +69,10 @@ def samples_in(first_chunk: int, stop_chunk: int, n: int) -> int:
 def _batches(
     first: int, last: int, transform: Transform, threads: int
 ) -> Iterator[tuple[int, int]]:
-    step = (
-        _VECTORIZED_CHUNKS_PER_CALL if transform.vectorized
-        else _CHUNKS_PER_WORKER_PER_CALL * threads
-    )
+    if transform.vectorized:
+        step = VECTORIZED_CHUNKS_PER_CALL * (threads if transform.concurrent else 1)
+    else:
+        step = _CHUNKS_PER_WORKER_PER_CALL * threads
     for start in builtins.range(first, last, step):
         yield start, min(start + step, last)
 
@@ -82,7 +84,7 @@ def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n:
     if transform.vectorized:
         x = np.empty(drawn)
         _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
-        y = transform.forward_array(x)
+        y = _forward_in_calls(transform, x, threads)
         rows = _kernels.bin_values(y, binning.edges, binning.cell_scale, binning.cell_bins,
                                    binning.lookup, threads)
         return checked(rows.sum(axis=0), drawn, transform)
@@ -101,6 +103,17 @@ def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n:
     if int(counts.sum()) != drawn:
         _reraise_from_forward(transform, key, start, stop, n, mu, sigma, threads)
     return checked(counts, drawn, transform)
+
+
+def _forward_in_calls(transform: Transform, x: np.ndarray, threads: int) -> np.ndarray:
+    """T(x) by calls of ``VECTORIZED_CHUNKS_PER_CALL`` chunks, concurrent ones on threads."""
+    size = VECTORIZED_CHUNKS_PER_CALL * CHUNK_SIZE
+    if not transform.concurrent or x.size <= size:
+        return transform.forward_array(x)
+    parts = [x[start:start + size] for start in builtins.range(0, x.size, size)]
+    with ThreadPoolExecutor(max_workers=min(threads, len(parts))) as pool:
+        # map re-raises the first exception a call raised, as itself
+        return np.concatenate(list(pool.map(transform.forward_array, parts)))
 
 
 def _reraise_from_forward(transform: Transform, key: np.uint64, start: int, stop: int, n: int,

@@ -152,8 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="false-failure probability (default 0.01)")
     validate.add_argument("--tolerance", type=_number, default=None,
                           help="L1 deviation that matters (inconclusive if n cannot see it)")
-    validate.add_argument("--mu", type=_number, default=0.0)
-    validate.add_argument("--sigma", type=_number, default=1.0)
+    validate.add_argument("--mu", type=_number, default=None,
+                          help="mean of X (default 0, or the distribution's base)")
+    validate.add_argument("--sigma", type=_number, default=None,
+                          help="standard deviation of X (default 1, or the distribution's base)")
     _add_run_options(validate)
 
     check = commands.add_parser(

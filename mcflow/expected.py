@@ -31,7 +31,7 @@ from mcflow._float_support import cutoffs, inverse_points, relocate_rounded
 from mcflow._gauss_kronrod import Budget, adaptive
 from mcflow._user_code import as_float_array
 from mcflow.edges import MIN_BIN_ULPS
-from mcflow.layers import numerical_floor
+from mcflow.layers import EVALUATION_RTOL, numerical_floor
 from mcflow.quadrature import normal_interval_probabilities
 from mcflow.transform import Transform
 
@@ -181,8 +181,13 @@ class _Recorder:
 
 
 def claimed_cell_masses(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
-                        domain: Domain, support: tuple[float, float], n: int) -> ClaimedMasses:
-    """Integrals of the claimed p_Y over each cell intersected with the domain."""
+                        domain: Domain, support: tuple[float, float], n: int,
+                        rtol: float = _RTOL) -> ClaimedMasses:
+    """Integrals of the claimed p_Y over each cell intersected with the domain.
+
+    ``rtol`` is the relative accuracy asked of each integral (no finer than
+    the pdf's own: a float32 claim is integrated to its rounding).
+    """
     inner = edges[(edges > domain.lo) & (edges < domain.hi)]
     bounds = np.concatenate([[domain.lo], inner, [domain.hi]])
     cuts = [bounds] + [_graded_points(float(a), float(b), support)
@@ -194,8 +199,8 @@ def claimed_cell_masses(pdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarr
         return _RESOLUTION_FRACTION * np.sqrt(np.maximum(mass, 1.0 / n) / n)
 
     budget = Budget(_SOFT_EVALUATIONS, _HARD_EVALUATIONS, needed)
-    masses, errors = adaptive(recorder, grid[:-1], grid[1:], _RTOL, _ATOL, _MAX_LEVELS,
-                               budget)
+    masses, errors = adaptive(recorder, grid[:-1], grid[1:], max(rtol, _RTOL), _ATOL,
+                              _MAX_LEVELS, budget)
     # searchsorted "right" is the kernel's rule: 0 below edges[0], edges.size at or above the end.
     cells = np.searchsorted(edges, 0.5 * (grid[:-1] + grid[1:]), side="right")
     cell_masses = np.bincount(cells, weights=masses, minlength=edges.size + 1)
@@ -251,6 +256,8 @@ class Expected:
     invalid_outside: tuple[float, float, int, float] | None
     #: Why the exact masses could not be computed despite an inverse (None: they were).
     exact_unavailable: str | None = None
+    #: Mass the inverse's round-trip error moves at the edges (0 without exact masses).
+    roundtrip: float = 0.0
 
 
 def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: float) -> float:
@@ -266,11 +273,18 @@ def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: 
 
 
 def expected_masses(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray],
-                    edges: np.ndarray, n: int, mu: float, sigma: float) -> Expected:
-    """Claimed masses (exact outside the domain, with an inverse), exact masses, the floor."""
+                    edges: np.ndarray, n: int, mu: float, sigma: float,
+                    pdf_rtol: float | None = None) -> Expected:
+    """Claimed masses (exact outside the domain, with an inverse), exact masses, the floor.
+
+    ``pdf_rtol``: the claim's relative evaluation accuracy (None: float64 code,
+    :data:`mcflow.layers.EVALUATION_RTOL`).
+    """
     has_exact = transform.has_inverse
+    rtol = EVALUATION_RTOL if pdf_rtol is None else max(pdf_rtol, EVALUATION_RTOL)
     domain = quadrature_domain(transform, n, mu, sigma, MIN_BIN_ULPS if has_exact else 1.0)
-    claimed = claimed_cell_masses(pdf, edges, domain, transform.support, n)
+    claimed = claimed_cell_masses(pdf, edges, domain, transform.support, n,
+                                  _RTOL if pdf_rtol is None else rtol)
     masses, exact, roundtrip, unavailable = claimed.masses, None, 0.0, None
     if has_exact:
         try:
@@ -284,7 +298,8 @@ def expected_masses(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray
             masses = masses + np.clip(exact - within, 0.0, None)
     return Expected(
         claimed=masses, errors=claimed.errors, exact=exact,
-        floor=numerical_floor(claimed.errors, roundtrip, float(masses.sum())), domain=domain,
+        floor=numerical_floor(claimed.errors, roundtrip, float(masses.sum()), rtol),
+        domain=domain,
         evaluations=claimed.evaluations, exhausted=claimed.exhausted,
         invalid_inside=claimed.invalid_inside, invalid_outside=claimed.invalid_outside,
-        exact_unavailable=unavailable)
+        exact_unavailable=unavailable, roundtrip=roundtrip)

@@ -51,17 +51,19 @@ EVALUATION_RTOL = 2e-8
 _NAMED_EMPTY_EXPECTED = 10.0
 
 
-def numerical_floor(errors: np.ndarray, roundtrip_error: float, total_mass: float) -> float:
+def numerical_floor(errors: np.ndarray, roundtrip_error: float, total_mass: float,
+                    evaluation_rtol: float = EVALUATION_RTOL) -> float:
     r"""Return the smallest discrepancy a sample-free check can trust.
 
-    .. math:: \text{floor} = \text{SAFETY} \sum_i \epsilon_i + r + 10^{-9} M,
+    .. math:: \text{floor} = \text{SAFETY} \sum_i \epsilon_i + r + \rho M,
 
     with ``epsilon_i`` the quadrature error estimates (finite ones), ``r`` the
-    mass moved by the inverse's round-trip error at the edges and ``M`` the
-    claimed total mass.
+    mass moved by the inverse's round-trip error at the edges, ``M`` the
+    claimed total mass and ``rho`` the claim's relative evaluation accuracy
+    (``EVALUATION_RTOL`` for float64 code; a float32 claim's measured rounding).
     """
     finite = errors[np.isfinite(errors)]
-    return float(SAFETY * finite.sum() + roundtrip_error + EVALUATION_RTOL * abs(total_mass))
+    return float(SAFETY * finite.sum() + roundtrip_error + evaluation_rtol * abs(total_mass))
 
 
 def mass_text(mass: float) -> str:

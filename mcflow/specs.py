@@ -15,6 +15,12 @@ A ``MODULE:OBJECT`` transform spec must resolve to one of:
   ``__mcflow_transform__ = True``), called without arguments, returning a Transform.
 
 Nothing else is ever called: ``sys:exit`` or ``os:abort`` are refused, not run.
+
+``torch:MODULE:OBJECT`` and ``jax:MODULE:OBJECT`` name a library distribution
+(or a zuko flow), or a factory marked with :func:`transform_factory` that
+returns one; it becomes a :class:`~mcflow.Case` through
+:func:`mcflow.from_torch` / :func:`mcflow.from_jax`, with its pdf, mu, sigma,
+CDF and support.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from mcflow._jax_adapter import from_jax
+from mcflow._torch_adapter import from_torch
+from mcflow.case import Case
 from mcflow.transform import Transform
 from mcflow.transforms import BUILTINS
 
@@ -158,18 +167,20 @@ def _one_positional_argument(function: Callable[..., Any]) -> bool:
     return len(positional) >= 1 and len(required) == 1 and required[0] is positional[0]
 
 
-def parse_transform(spec: str) -> Transform:
-    """Resolve a transform spec to a :class:`~mcflow.Transform`.
+def parse_transform(spec: str) -> Transform | Case:
+    """Resolve a transform spec to a :class:`~mcflow.Transform` (or a library :class:`Case`).
 
     Parameters
     ----------
     spec : str
-        A built-in (``exp``, ``affine:shift=1,scale=2``) or ``MODULE:OBJECT``
-        in one of the forms listed in this module's docstring.
+        A built-in (``exp``, ``affine:shift=1,scale=2``), ``MODULE:OBJECT``
+        in one of the forms listed in this module's docstring, or
+        ``torch:MODULE:OBJECT`` / ``jax:MODULE:OBJECT`` naming a distribution.
 
     Returns
     -------
-    Transform
+    Transform or Case
+        A Case for the ``torch:`` and ``jax:`` forms.
 
     Raises
     ------
@@ -180,6 +191,8 @@ def parse_transform(spec: str) -> Transform:
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"transform spec must be a non-empty string, got {spec!r}")
     name, _, rest = spec.strip().partition(":")
+    if name in _ADAPTERS and ":" in rest:
+        return _resolve_distribution(name, rest)
     if name in BUILTINS:
         parameters = _parse_parameters(name, rest)
         factory = BUILTINS[name]
@@ -238,6 +251,24 @@ def _resolve_transform(target: Any, spec: str) -> Transform:
         raise SpecError(f"transform {spec!r}: the factory returned a {type(built).__name__}, "
                         "not a mcflow.Transform")
     return built
+
+
+_ADAPTERS: dict[str, Callable[..., Case]] = {"torch": from_torch, "jax": from_jax}
+
+
+def _resolve_distribution(library: str, spec: str) -> Case:
+    """``MODULE:OBJECT`` naming a distribution (or a marked factory of one) as a Case."""
+    target = load_object(spec, "transform")
+    if getattr(target, "__mcflow_transform__", False) is True and callable(target):
+        try:
+            target = target()
+        except (Exception, SystemExit) as error:  # user code: reported, never an exit code
+            raise _user_code_error("transform", f"{library}:{spec}",
+                                   "calling the distribution factory", error) from None
+    try:
+        return _ADAPTERS[library](target)
+    except (TypeError, ValueError, ImportError) as error:
+        raise SpecError(f"transform {library}:{spec}: {error}") from None
 
 
 def parse_pdf(spec: str) -> Callable[..., Any]:

@@ -54,6 +54,11 @@ class Transform:
     inverse_log_abs_det_jacobian : callable, optional
         ``log|dT^-1/dy|`` at ``y``. When omitted it is ``-log_abs_det_jacobian(T^-1(y))``;
         when given, Eq. (5) of the seed and Eq. (4) are independent computations.
+    concurrent : bool, default False
+        Whether the vectorized callables may run in several threads at once
+        (code that releases the GIL, like torch or JAX): the engine then calls
+        ``forward`` on one batch per thread.  Each call sees the same batch of
+        x whatever the thread count, so results stay bitwise reproducible.
     support : (float, float), optional
         The interval of Y's values. Inferred as ``sorted(T(-inf), T(inf))`` for a
         monotone forward when omitted (where T is NaN at infinity, from
@@ -86,10 +91,16 @@ class Transform:
         vectorized: bool = False,
         inverse_log_abs_det_jacobian: Callable[..., Any] | None = None,
         support: tuple[float, float] | None = None,
+        concurrent: bool = False,
     ) -> None:
-        if not isinstance(vectorized, (bool, np.bool_)):
-            raise TypeError(f"vectorized must be True or False, got {vectorized!r}")
+        for parameter, value in (("vectorized", vectorized), ("concurrent", concurrent)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{parameter} must be True or False, got {value!r}")
+        if concurrent and not vectorized:
+            raise ValueError("concurrent=True needs vectorized=True (compiled scalar functions "
+                             "already run on every thread)")
         self.vectorized = bool(vectorized)
+        self.concurrent = bool(concurrent)
         prepare = _check_vector_callable if self.vectorized else compile_scalar
         self.forward = prepare(forward, "forward")
         self.inverse = None if inverse is None else prepare(inverse, "inverse")

@@ -74,6 +74,7 @@ class ProgramTransform(Transform):
         self._params.setflags(write=False)
         self.name = name
         self.vectorized = False
+        self.concurrent = False
         self.support = self._program_support()
 
     # Scalar @njit views, built (and compiled) only when someone asks.
@@ -381,6 +382,8 @@ def _vectorized_chain(steps: tuple[Transform, ...], name: str) -> Transform:
         log_abs_det_jacobian if invertible else None,
         name=name,
         vectorized=True,
+        # Compiled steps run under the GIL: only a chain of GIL-releasing steps is concurrent.
+        concurrent=all(step.vectorized and step.concurrent for step in steps),
     )
 
 

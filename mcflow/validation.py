@@ -21,6 +21,7 @@ Where the claimed p_Y is evaluated is :mod:`mcflow.expected`'s business.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -31,15 +32,25 @@ from typing import Any
 
 import numpy as np
 
-from mcflow._checks import check_alpha, check_n, check_normal, check_tolerance
+from mcflow._checks import check_alpha, check_n, check_tolerance
 from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
 from mcflow._user_code import as_float_array
+from mcflow.case import Case
+from mcflow.cdf_claim import cdf_cell_masses, cdf_layers
 from mcflow.density import density
 from mcflow.edges import equal_probability_edges
 from mcflow.engine import Histogram, ProgressCallback, check_transform, sample
 from mcflow.engine import histogram as run_histogram
 from mcflow.expected import Expected, exact_cell_masses, expected_masses
-from mcflow.layers import SAFETY, STATISTICS, exact_layer, mass_text, mc_layer, verdict_of
+from mcflow.layers import (
+    EVALUATION_RTOL,
+    SAFETY,
+    STATISTICS,
+    exact_layer,
+    mass_text,
+    mc_layer,
+    verdict_of,
+)
 from mcflow.null_distribution import NullDistribution, default_replicates
 from mcflow.nulls import cell_groups, group, null_for
 from mcflow.result import (
@@ -53,7 +64,7 @@ from mcflow.result import (
 from mcflow.sensitivity import detection_limit, required_n, worst_cells
 from mcflow.transform import Transform
 
-__all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "validate"]
+__all__ = ["SCHEMA_VERSION", "Case", "LayerResult", "ValidationResult", "validate"]
 
 _SIGMA_STEP = 1e-3
 #: Claimed-mass uncertainty, relative to the detection limit, above which the
@@ -74,13 +85,25 @@ def _phase(seconds: dict[str, float], name: str) -> Iterator[None]:
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def _resolve_seed(seed: Any, transform: Transform, pdf: Any, mu: float, sigma: float
-                  ) -> int | None:
+def _resolve_seed(seed: Any, case: Case) -> int | None:
     if isinstance(seed, str):
         if seed != AUTO_SEED:
             raise ValueError(f"seed must be an integer, 'auto' or None, got {seed!r}")
-        return case_seed(transform.name, pdf_identity(pdf), mu, sigma)
+        identity = (case.identity,) if case.identity else ()
+        return case_seed(case.transform.name, pdf_identity(case.pdf), case.mu, case.sigma,
+                         *identity)
     return seed  # checked by the engine
+
+
+def _case_of(transform: Any, pdf: Any, mu: Any, sigma: Any, cdf: Any) -> Case:
+    """Return the case to validate: a :class:`Case` with the call's overrides, or a new one."""
+    if isinstance(transform, Case):
+        overrides = {key: value for key, value in
+                     (("pdf", pdf), ("mu", mu), ("sigma", sigma), ("cdf", cdf))
+                     if value is not None}
+        return dataclasses.replace(transform, **overrides) if overrides else transform
+    return Case(check_transform(transform), pdf, 0.0 if mu is None else mu,
+                1.0 if sigma is None else sigma, cdf=cdf)
 
 
 def _claimed_pdf(transform: Transform, pdf: Callable[..., Any] | None, mu: float, sigma: float
@@ -227,7 +250,7 @@ def _sigma_detection(transform: Transform, edges: np.ndarray, exact: np.ndarray 
 
 
 def validate(
-    transform: Transform,
+    transform: Transform | Case,
     pdf: Callable[[np.ndarray], np.ndarray] | None = None,
     *,
     n: int = 10**7,
@@ -236,8 +259,9 @@ def validate(
     seed: int | str | None = AUTO_SEED,
     alpha: float = 0.01,
     tolerance: float | None = None,
-    mu: float = 0.0,
-    sigma: float = 1.0,
+    mu: float | None = None,
+    sigma: float | None = None,
+    cdf: Callable[[np.ndarray], np.ndarray] | None = None,
     threads: int | None = None,
     progress: ProgressCallback | None = None,
     client: Any = None,
@@ -246,9 +270,11 @@ def validate(
 
     Parameters
     ----------
-    transform : Transform
+    transform : Transform or Case
         T. With an inverse (a monotone bijection onto its support) the exact
         layers run too.  Non-injective forwards work with an explicit ``pdf``.
+        A :class:`Case` (e.g. from :func:`mcflow.from_torch`) brings its pdf,
+        mu, sigma and CDF; arguments given here override them.
     pdf : callable, optional
         Vectorized claimed density ``p_Y(y: ndarray) -> ndarray``.  Default:
         derived from ``transform`` by the seed's Eq. (5).
@@ -269,8 +295,12 @@ def validate(
         The L1 deviation you care about.  The verdict is ``"inconclusive"``
         when this n cannot detect it (95% power); ``required_n`` then says how
         many samples would.  The exact layer then fails only beyond it.
-    mu, sigma : float
-        Parameters of X.
+    mu, sigma : float, optional
+        Parameters of X (default 0 and 1, or the case's).
+    cdf : callable, optional
+        A claimed CDF F_Y, vectorized: its differences over the bins are
+        tested too (:mod:`mcflow.cdf_claim`), sample-free against the exact
+        masses when T has an inverse.
     threads, progress, client
         Engine threads; ``progress(samples_done, n)`` during sampling; a Dask
         client to draw the samples on (bitwise the same counts).
@@ -288,12 +318,12 @@ def validate(
     """
     started = time.perf_counter()
     seconds: dict[str, float] = {}
-    transform = check_transform(transform)
+    case = _case_of(transform, pdf, mu, sigma, cdf)
+    transform, mu, sigma = case.transform, case.mu, case.sigma
     n = check_n(n)
-    mu, sigma = check_normal(mu, sigma)
     alpha, tolerance = check_alpha(alpha), check_tolerance(tolerance)
-    seed = _resolve_seed(seed, transform, pdf, mu, sigma)
-    claimed_pdf = _claimed_pdf(transform, pdf, mu, sigma)
+    seed = _resolve_seed(seed, case)
+    claimed_pdf = _claimed_pdf(transform, case.pdf, mu, sigma)
     if bins is None and range is not None:
         raise ValueError("range needs an integer bins; with bins=None the bins are automatic")
     with _phase(seconds, "edges"):
@@ -303,17 +333,20 @@ def validate(
         h = run_histogram(transform, n, bins=edges, range=range, seed=seed, mu=mu, sigma=sigma,
                           threads=threads, progress=progress, client=client)
     with _phase(seconds, "quadrature"):
-        expected = expected_masses(transform, claimed_pdf, h.edges, n, mu, sigma)
+        expected = expected_masses(transform, claimed_pdf, h.edges, n, mu, sigma, case.pdf_rtol)
     cells = _cells(h, transform.support, overflow_in_tail=transform.has_inverse)
-    alpha_per_test = alpha / (len(STATISTICS) * (2 if transform.has_inverse else 1))
+    mc_layers = 1 + (expected.exact is not None) + (case.cdf is not None)
+    alpha_per_test = alpha / (len(STATISTICS) * mc_layers)
     with _phase(seconds, "null"):
         tested = _tested_cells(cells, expected, h.edges, n, alpha_per_test)
         layers = _layers(expected, tested, alpha_per_test, tolerance)
+        if case.cdf is not None:
+            layers += _cdf_layers(case, expected, tested, alpha_per_test, tolerance)
     resolution = _resolution(expected, tested, alpha_per_test, tolerance)
     if resolution is not None:
         layers.append(resolution)
     seconds["total"] = time.perf_counter() - started
-    return _result(transform, claimed_pdf, h, cells, expected, tested, layers,
+    return _result(case, claimed_pdf, h, cells, expected, tested, layers,
                    verdict_of(layers, resolution is None), alpha, alpha_per_test, tolerance,
                    seconds, default_bins=bins is None)
 
@@ -326,6 +359,8 @@ class _Tested:
     probabilities: np.ndarray
     exact: np.ndarray | None
     edges: np.ndarray
+    #: The bin edges before grouping.
+    all_edges: np.ndarray
     starts: np.ndarray | None
     #: The claimed probabilities of every cell, before grouping.
     cell_probabilities: np.ndarray
@@ -345,7 +380,7 @@ def _tested_cells(cells: np.ndarray, expected: Expected, edges: np.ndarray, n: i
         group(_with_deficit(expected.exact, 1e-14), starts)
     null = null_for(n, group(probabilities, starts), replicates)
     return _Tested(group(cells, starts), group(probabilities, starts), exact, tested_edges,
-                   starts, probabilities, null, detection_limit(null, alpha_per_test), n)
+                   edges, starts, probabilities, null, detection_limit(null, alpha_per_test), n)
 
 
 def _layers(expected: Expected, tested: _Tested, alpha_per_test: float,
@@ -386,8 +421,41 @@ def _resolution(expected: Expected, tested: _Tested, alpha_per_test: float,
     return None
 
 
-def _warnings(expected: Expected, tested: _Tested, cells: np.ndarray) -> tuple[str, ...]:
-    warnings = []
+def _cdf_layers(case: Case, expected: Expected, tested: _Tested, alpha_per_test: float,
+                tolerance: float | None) -> list[LayerResult]:
+    assert case.cdf is not None
+    rtol = EVALUATION_RTOL if case.pdf_rtol is None else max(case.pdf_rtol, EVALUATION_RTOL)
+    eps = float(np.finfo(np.float32 if case.dtype == "float32" else np.float64).eps)
+    claim = cdf_cell_masses(case.cdf, tested.all_edges, expected.roundtrip, rtol, eps)
+    return cdf_layers(claim, tested.cells, expected.exact, tested.starts, tested.edges,
+                      tested.n, tested.null.replicates, alpha_per_test, tolerance)
+
+
+def _precision_note(case: Case, limit: float, failed: bool) -> str | None:
+    """State what a float32 claim resolves against what this run resolves."""
+    if case.dtype != "float32":
+        return None
+    rtol = case.pdf_rtol if case.pdf_rtol is not None else 2.0**-24
+    source = case.library or "user code"
+    if failed:
+        return (f"the claim is computed in float32 ({source}), and it fails: float32 rounding "
+                f"of its sampling path and density (relative accuracy {rtol:.1e} at typical "
+                "points, much worse where float32 saturates, near support ends and in the "
+                "tails) can cause that alone; validate with dtype='float64' to tell float32 "
+                "rounding from a bug")
+    where = ("below it: float32 rounding cannot show at this n" if rtol < limit else
+             "above it: this n could resolve float32 rounding, and did not")
+    return (f"the claim is computed in float32 ({source}): its relative accuracy {rtol:.1e} "
+            f"bounds the L1 it can move; this run's detection limit is L1 = {limit:.1e}, "
+            f"{where}")
+
+
+def _warnings(case: Case, expected: Expected, tested: _Tested, cells: np.ndarray,
+              failed: bool) -> tuple[str, ...]:
+    warnings = list(case.notes)
+    precision = _precision_note(case, tested.limit, failed)
+    if precision is not None:
+        warnings.append(precision)
     if expected.invalid_outside is not None:
         warnings.append(_invalid_message(expected.invalid_outside,
                                          "where no sample lands: taken as 0"))
@@ -398,7 +466,7 @@ def _warnings(expected: Expected, tested: _Tested, cells: np.ndarray) -> tuple[s
     return tuple(warnings)
 
 
-def _result(transform: Transform, claimed_pdf: Callable[[np.ndarray], np.ndarray],
+def _result(case: Case, claimed_pdf: Callable[[np.ndarray], np.ndarray],
             h: Histogram, cells: np.ndarray, expected: Expected, tested: _Tested,
             layers: list[LayerResult], verdict: Verdict, alpha: float, alpha_per_test: float,
             tolerance: float | None, seconds: dict[str, float], *, default_bins: bool
@@ -406,8 +474,9 @@ def _result(transform: Transform, claimed_pdf: Callable[[np.ndarray], np.ndarray
     probabilities = tested.cell_probabilities
     stats = next(layer for layer in layers if layer.name == "mc_vs_claimed").statistics
     n, mu, sigma, edges = h.n, h.mu, h.sigma, h.edges
+    transform = case.transform
     return ValidationResult(
-        verdict=verdict, transform=transform.name, n=n, seed=h.seed, mu=mu, sigma=sigma,
+        verdict=verdict, transform=case.name, n=n, seed=h.seed, mu=mu, sigma=sigma,
         alpha=alpha, alpha_per_test=alpha_per_test, tolerance=tolerance, histogram=h,
         expected=probabilities[1:-2].copy(),
         expected_underflow=float(probabilities[0]),
@@ -434,7 +503,7 @@ def _result(transform: Transform, claimed_pdf: Callable[[np.ndarray], np.ndarray
                              sigma=sigma) if h.seed is not None else None,
         critical_values={key: float(tested.null.quantile(key, 1.0 - alpha_per_test))
                          for key in STATISTICS},
-        cells=cells, warnings=_warnings(expected, tested, cells),
+        cells=cells, warnings=_warnings(case, expected, tested, cells, verdict == "fail"),
         pdf_evaluations=expected.evaluations,
         quadrature_domain=(expected.domain.lo, expected.domain.hi),
     )
