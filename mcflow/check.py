@@ -84,7 +84,8 @@ class CheckOutcome:
 
     def table(self) -> str:
         """Return a plain-text table, one row per case, and the overall verdict."""
-        header = ("case", "verdict", "n", "KS p", "L1", "L1 p", "G p", "detects L1", "s")
+        header = ("case", "verdict", "n", "combined p", "L1", "KS p", "L1 p", "G p", "AD p",
+                  "detects L1", "s")
         by_name = dict(zip(self.names, self.results, strict=True))
         rows: list[tuple[str, ...]] = [header]
         for name in self.case_names:
@@ -92,8 +93,9 @@ class CheckOutcome:
             if r is None:
                 rows.append((name, "ERROR", *["-"] * (len(header) - 2)))
                 continue
-            rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"{r.ks_pvalue:.3g}",
-                         f"{r.l1:.2e}", f"{r.l1_pvalue:.3g}", f"{r.g_pvalue:.3g}",
+            rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"{r.combined_pvalue:.3g}",
+                         f"{r.l1:.2e}", f"{r.ks_pvalue:.3g}", f"{r.l1_pvalue:.3g}",
+                         f"{r.g_pvalue:.3g}", f"{r.ad_pvalue:.3g}",
                          f"{r.detection_limit:.2e}", f"{r.seconds['total']:.1f}"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))

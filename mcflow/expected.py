@@ -19,6 +19,7 @@ compares the claim where it was evaluated and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -221,13 +222,36 @@ def _exact_between(transform: Transform, lower: np.ndarray, upper: np.ndarray, m
     return normal_interval_probabilities(x[: lower.size], x[lower.size:], mu, sigma)
 
 
+def _branch_masses(transform: Transform, boundaries: np.ndarray, mu: float, sigma: float
+                   ) -> np.ndarray:
+    r"""Exact masses between consecutive ``boundaries`` summed over T's inverse branches.
+
+    .. math:: P(a < Y < b) = \sum_k P\big(X \text{ between } g_k(a_k), g_k(b_k)\big),
+
+    with ``[a_k, b_k]`` the interval cut to branch k's image.
+    """
+    total = np.zeros(boundaries.size - 1)
+    for index, (_, (lo, hi)) in enumerate(transform.inverse_branches):
+        clipped = np.clip(boundaries, lo, hi)
+        x = transform.branch_array(index, clipped)
+        if not np.all(np.isfinite(x) | np.isinf(clipped)):
+            bad = float(clipped[~(np.isfinite(x) | np.isinf(clipped))][0])
+            raise ValueError(f"inverse_branches[{index}] is NaN at y = {bad!r}, inside its "
+                             f"interval ({lo:g}, {hi:g})")
+        total += normal_interval_probabilities(x[:-1], x[1:], mu, sigma)
+    return total
+
+
 def exact_cell_masses(transform: Transform, edges: np.ndarray, mu: float, sigma: float
                       ) -> np.ndarray:
     """Exact masses of ``[underflow, bins..., overflow]`` as float64 Y falls into them.
 
     What T rounds exactly onto a finite support end is counted where the
-    kernel counts that end.
+    kernel counts that end.  A non-injective T sums over its inverse branches.
     """
+    if transform.has_branches:
+        return _branch_masses(transform, np.concatenate([[-np.inf], edges, [np.inf]]), mu,
+                              sigma)
     lo, hi = transform.support
     boundaries = np.clip(np.concatenate([[lo], edges, [hi]]), lo, hi)
     masses = _exact_between(transform, boundaries[:-1], boundaries[1:], mu, sigma)
@@ -238,6 +262,8 @@ def exact_within(transform: Transform, edges: np.ndarray, domain: Domain, mu: fl
                  sigma: float) -> np.ndarray:
     """Exact masses of each cell intersected with the domain (real-valued Y)."""
     boundaries = np.clip(np.concatenate([[-np.inf], edges, [np.inf]]), domain.lo, domain.hi)
+    if transform.has_branches:
+        return _branch_masses(transform, boundaries, mu, sigma)
     return _exact_between(transform, boundaries[:-1], boundaries[1:], mu, sigma)
 
 
@@ -264,12 +290,17 @@ def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: 
     """Mass between x = T^-1(e) and T^-1(T(x)) at every edge: what an inexact inverse moves."""
     lo, hi = transform.support
     inside = edges[(edges > lo) & (edges < hi)]
-    with np.errstate(all="ignore"):
-        x = transform.inverse_array(inside)
-        again = transform.inverse_array(transform.forward_array(x))
-    usable = np.isfinite(x) & np.isfinite(again)
-    moved = normal_interval_probabilities(x[usable], again[usable], mu, sigma)
-    return 2.0 * float(moved.sum())  # each edge bounds two cells
+    inverses = [transform.inverse_array] if transform.has_inverse else [
+        functools.partial(transform.branch_array, index)
+        for index in range(len(transform.inverse_branches))]
+    moved = 0.0
+    for inverse in inverses:
+        with np.errstate(all="ignore"):
+            x = inverse(inside)
+            again = inverse(transform.forward_array(x))
+        usable = np.isfinite(x) & np.isfinite(again)
+        moved += float(normal_interval_probabilities(x[usable], again[usable], mu, sigma).sum())
+    return 2.0 * moved  # each edge bounds two cells
 
 
 def expected_masses(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray],
@@ -280,7 +311,7 @@ def expected_masses(transform: Transform, pdf: Callable[[np.ndarray], np.ndarray
     ``pdf_rtol``: the claim's relative evaluation accuracy (None: float64 code,
     :data:`mcflow.layers.EVALUATION_RTOL`).
     """
-    has_exact = transform.has_inverse
+    has_exact = transform.has_exact_masses
     rtol = EVALUATION_RTOL if pdf_rtol is None else max(pdf_rtol, EVALUATION_RTOL)
     domain = quadrature_domain(transform, n, mu, sigma, MIN_BIN_ULPS if has_exact else 1.0)
     claimed = claimed_cell_masses(pdf, edges, domain, transform.support, n,

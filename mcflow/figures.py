@@ -283,7 +283,7 @@ def cdf_difference_figure(result: ValidationResult) -> Figure:
 
 
 def overview_figure(names: Sequence[str], results: Sequence[ValidationResult]) -> Figure:
-    """Draw one bar per case: -log10 of its smallest p-value against the threshold.
+    """Draw one bar per case: -log10 of its combined p-value against the threshold.
 
     Parameters
     ----------
@@ -294,7 +294,7 @@ def overview_figure(names: Sequence[str], results: Sequence[ValidationResult]) -
     -------
     matplotlib.figure.Figure
     """
-    smallest = [max(min(r.ks_pvalue, r.l1_pvalue, r.g_pvalue), 1e-300) for r in results]
+    smallest = [max(r.combined_pvalue, 1e-300) for r in results]  # what the verdict tested
     heights = -np.log10(smallest)
     with rc_context(_STYLE):
         figure = new_figure((8, 0.5 * len(results) + 1.5))
@@ -309,7 +309,7 @@ def overview_figure(names: Sequence[str], results: Sequence[ValidationResult]) -
         axis.set_yticks(positions, [f"{n} ({r.verdict})" for n, r in zip(names, results,
                                                                             strict=True)])
         axis.invert_yaxis()
-        axis.set(xlabel="-log10(smallest p-value of the end-to-end layer)",
+        axis.set(xlabel="-log10(combined p-value of the end-to-end layer)",
                  title="mcflow check: all cases")
         axis.legend(frameon=False, fontsize=8)
     return figure

@@ -9,9 +9,10 @@ Thresholds (the rule, in one place):
   :func:`numerical_floor`).  They do not wait for the Monte Carlo resolution:
   an error the exact masses show fails at any n.  A user ``tolerance`` raises
   the exact layer's threshold to it.
-* **Monte Carlo layers** fail when a statistic's p-value is at most
-  ``alpha_per_test`` (so a correct density fails with probability at most
-  ``alpha``).
+* **Monte Carlo layers** fail when the min-p combination of their four
+  statistics (KS, L1, G, Anderson–Darling), calibrated on the simulated
+  replicates, has a p-value at most ``alpha_per_test``, the layer's share of
+  ``alpha`` (so a correct density fails with probability at most ``alpha``).
 * The verdict is ``fail`` if any layer failed; else ``inconclusive`` if the
   run cannot see what was asked (``tolerance`` below the detection limit, or
   claimed masses too uncertain for the Monte Carlo comparison); else ``pass``.
@@ -27,6 +28,7 @@ from mcflow.null_distribution import NullDistribution
 from mcflow.result import LayerResult, Verdict
 from mcflow.statistics import (
     StatisticName,
+    ad_statistic,
     g_statistic,
     kolmogorov_pvalue,
     ks_statistic,
@@ -36,7 +38,7 @@ from mcflow.statistics import (
 __all__ = ["EVALUATION_RTOL", "SAFETY", "STATISTICS", "exact_layer", "mc_layer",
            "numerical_floor", "verdict_of"]
 
-STATISTICS: tuple[StatisticName, ...] = ("ks", "l1", "g")
+STATISTICS: tuple[StatisticName, ...] = ("ks", "l1", "g", "ad")
 #: Gauss-Kronrod error estimates are usually pessimistic, but near kinks and
 #: noise they can fall short of the true error by a few times: 10x covers it.
 SAFETY = 10.0
@@ -89,37 +91,53 @@ def _empty_cells_hint(cells: np.ndarray, probabilities: np.ndarray, edges: np.nd
 
 def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: NullDistribution,
              alpha_per_test: float, against: str, edges: np.ndarray) -> LayerResult:
-    """Compare observed cells with ``probabilities`` by KS, L1 and G against ``null``."""
+    r"""Compare observed cells with ``probabilities`` against ``null``: one combined test.
+
+    KS, L1, G and Anderson–Darling are computed; the layer fails when their
+    min-p combination's p-value (:meth:`NullDistribution.combined_pvalue`) is
+    at most ``alpha_per_test``.  The per-statistic p-values are reported too.
+    """
     n = int(cells.sum())
     observed: dict[StatisticName, float] = {
         "ks": ks_statistic(cells, probabilities),
         "l1": l1_statistic(cells, probabilities),
         "g": g_statistic(cells, probabilities),
+        "ad": ad_statistic(cells, probabilities),
     }
     pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
+    combined = null.combined_pvalue({str(key): value for key, value in observed.items()})
     statistics: dict[str, Any] = {
         "ks_statistic": observed["ks"], "ks_pvalue": pvalues["ks"],
         "ks_asymptotic_pvalue": kolmogorov_pvalue(observed["ks"], n),
         "l1": observed["l1"], "l1_pvalue": pvalues["l1"],
         "g_statistic": observed["g"], "g_pvalue": pvalues["g"],
+        "ad_statistic": observed["ad"], "ad_pvalue": pvalues["ad"],
+        "combined_pvalue": combined,
         "alpha_per_test": alpha_per_test, "cells": int(cells.size),
     }
-    failing = [key for key in STATISTICS if pvalues[key] <= alpha_per_test]
     impossible = np.flatnonzero((probabilities == 0) & (cells > 0))
     if impossible.size:
         statistics["impossible_cells"] = impossible.tolist()
-    if failing:
-        named = ", ".join(f"{key.upper()} p = {pvalues[key]:.3g}" for key in failing)
-        message = (f"the sample disagrees with the {against}: {named} "
-                   f"(<= {alpha_per_test:.3g} per test)")
+    if combined <= alpha_per_test:
+        floor = 1.0 / (null.replicates + 1.0)
+        named = ", ".join(f"{key.upper()} {_p_text(pvalues[key], floor)}" for key in
+                          sorted(STATISTICS, key=lambda key: pvalues[key])[:2])
+        message = (f"the sample disagrees with the {against}: combined "
+                   f"{_p_text(combined, floor)} <= {alpha_per_test:.3g} (min-p of KS, L1, G, "
+                   f"AD; strongest {named})")
         if impossible.size:
             message += (f"; {int(cells[impossible].sum())} samples fell where the {against} "
                         "put zero mass")
         message += _empty_cells_hint(cells, probabilities, edges, against)
         return LayerResult(name, "fail", message, statistics)
-    smallest = min(pvalues.values())
-    return LayerResult(name, "pass", f"consistent with the {against} (smallest p = {smallest:.3g})",
+    return LayerResult(name, "pass",
+                       f"consistent with the {against} (combined p = {combined:.3g})",
                        statistics)
+
+
+def _p_text(pvalue: float, floor: float) -> str:
+    """``p = 0.0123``, or ``p < 1e-05`` at the simulation's floor."""
+    return f"p < {1.5 * floor:.1g}" if pvalue <= floor * (1 + 1e-9) else f"p = {pvalue:.3g}"
 
 
 def exact_layer(claimed_cells: np.ndarray, exact_cells: np.ndarray, floor: float,

@@ -60,12 +60,10 @@ def group(values: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
 
 
 def _merge(parts: list[NullDistribution], n: int) -> NullDistribution:
-    merged = {name: np.sort(np.concatenate([getattr(part, name) for part in parts]))
-              for name in ("ks", "l1", "g")}
-    for values in merged.values():
-        values.setflags(write=False)
+    table = np.concatenate([part.table for part in parts])
+    table.setflags(write=False)
     return NullDistribution(n=n, replicates=sum(part.replicates for part in parts),
-                            probabilities=parts[0].probabilities, seed=NULL_SEED, **merged)
+                            probabilities=parts[0].probabilities, table=table, seed=NULL_SEED)
 
 
 @functools.lru_cache(maxsize=64)

@@ -175,6 +175,8 @@ def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: 
          result.ks_asymptotic_pvalue),
         ("L1 = sum |c/n - P|", result.l1, result.l1_pvalue),
         ("G (likelihood ratio)", result.g_statistic, result.g_pvalue),
+        ("AD (Anderson-Darling on the cells)", result.ad_statistic, result.ad_pvalue),
+        ("combined: min-p of KS, L1, G, AD (the verdict's test)", "", result.combined_pvalue),
     ], ("statistic (MC vs claimed p_Y)", "value", "p-value"))
     sensitivity = _table([
         ("alpha (overall) / per test", f"{result.alpha:g} / {result.alpha_per_test:.3g}"),
@@ -256,12 +258,14 @@ figcaption{font-size:.85em;color:#555}
 def _summary_markdown(title: str, names: Sequence[str], results: Sequence[ValidationResult],
                       env: dict[str, Any], overall: str, error_rows: Sequence[str]) -> str:
     lines = [f"## {title}: {overall.upper()}", "",
-             "| case | verdict | n | KS p | L1 | L1 p | G p | detects L1 | failing layer |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| case | verdict | n | combined p | L1 | KS p | L1 p | G p | AD p | detects L1 | "
+             "failing layer |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in zip(names, results, strict=True):
         lines.append(
-            f"| {name} | **{r.verdict.upper()}** | {r.n:.3g} | {r.ks_pvalue:.3g} | {r.l1:.2e} | "
-            f"{r.l1_pvalue:.3g} | {r.g_pvalue:.3g} | {r.detection_limit:.2e} | "
+            f"| {name} | **{r.verdict.upper()}** | {r.n:.3g} | {r.combined_pvalue:.3g} | "
+            f"{r.l1:.2e} | {r.ks_pvalue:.3g} | {r.l1_pvalue:.3g} | {r.g_pvalue:.3g} | "
+            f"{r.ad_pvalue:.3g} | {r.detection_limit:.2e} | "
             f"{', '.join(r.failed_layers) or '-'} |")
     lines += [*error_rows, "",
               f"mcflow {env['mcflow']}, numba {env['numba']}, numpy {env['numpy']}, "

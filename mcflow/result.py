@@ -133,6 +133,11 @@ class ValidationResult:
     pdf_evaluations: int = 0
     #: ``[lo, hi]`` where the claimed p_Y was integrated.
     quadrature_domain: tuple[float, float] | None = None
+    #: Anderson–Darling on the cells (end-to-end layer), and its p-value.
+    ad_statistic: float = math.nan
+    ad_pvalue: float = math.nan
+    #: The end-to-end layer's min-p combination of KS, L1, G and AD: what it tests.
+    combined_pvalue: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -161,7 +166,9 @@ class ValidationResult:
             f"alpha = {self.alpha:g}",
             f"  KS D = {self.ks_statistic:.3e} (p = {self.ks_pvalue:.3g}), "
             f"L1 = {self.l1:.3e} (p = {self.l1_pvalue:.3g}), "
-            f"G = {self.g_statistic:.4g} (p = {self.g_pvalue:.3g})",
+            f"G = {self.g_statistic:.4g} (p = {self.g_pvalue:.3g}), "
+            f"AD = {self.ad_statistic:.4g} (p = {self.ad_pvalue:.3g}); "
+            f"combined p = {self.combined_pvalue:.3g}",
             f"  normalization = {self.normalization:.6g} "
             f"(expected {self.expected_normalization:.6g}); "
             f"detection limit L1 = {self.detection_limit:.2e}",
@@ -200,6 +207,9 @@ class ValidationResult:
                 "l1_pvalue": self.l1_pvalue,
                 "g_statistic": self.g_statistic,
                 "g_pvalue": self.g_pvalue,
+                "ad_statistic": self.ad_statistic,
+                "ad_pvalue": self.ad_pvalue,
+                "combined_pvalue": self.combined_pvalue,
             },
             "normalization": self.normalization,
             "expected_normalization": self.expected_normalization,

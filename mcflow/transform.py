@@ -54,6 +54,14 @@ class Transform:
     inverse_log_abs_det_jacobian : callable, optional
         ``log|dT^-1/dy|`` at ``y``. When omitted it is ``-log_abs_det_jacobian(T^-1(y))``;
         when given, Eq. (5) of the seed and Eq. (4) are independent computations.
+    inverse_branches : sequence of (callable, (float, float)), optional
+        For a T that is not injective (``x**2``, ``abs``): its inverse on each
+        monotone piece, with the interval of y that piece covers, e.g.
+        ``[(np.sqrt, (0, inf)), (lambda y: -np.sqrt(y), (0, inf))]`` for
+        ``x**2``.  The exact mass of a cell is then the sum over the branches
+        of ``|Phi((b(hi) - mu)/sigma) - Phi((b(lo) - mu)/sigma)|`` over the
+        cell cut to each branch's interval, and the exact layers run.  Same
+        kind as ``forward``; not together with ``inverse``.
     concurrent : bool, default False
         Whether the vectorized callables may run in several threads at once
         (code that releases the GIL, like torch or JAX): the engine then calls
@@ -92,6 +100,7 @@ class Transform:
         inverse_log_abs_det_jacobian: Callable[..., Any] | None = None,
         support: tuple[float, float] | None = None,
         concurrent: bool = False,
+        inverse_branches: Any = None,
     ) -> None:
         for parameter, value in (("vectorized", vectorized), ("concurrent", concurrent)):
             if not isinstance(value, (bool, np.bool_)):
@@ -112,6 +121,10 @@ class Transform:
             None if inverse_log_abs_det_jacobian is None
             else prepare(inverse_log_abs_det_jacobian, "inverse_log_abs_det_jacobian")
         )
+        self.inverse_branches = _branches(inverse_branches, prepare)
+        if self.inverse_branches and inverse is not None:
+            raise ValueError("give either inverse (a bijection) or inverse_branches "
+                             "(a map that is not injective), not both")
         if name is None:
             name = getattr(forward, "__name__", type(forward).__name__)
         if not isinstance(name, str):
@@ -132,6 +145,20 @@ class Transform:
     def has_inverse(self) -> bool:
         """Whether T^-1 is known (T is then taken to be a monotone bijection)."""
         return self.inverse is not None
+
+    @property
+    def has_branches(self) -> bool:
+        """Whether T's inverse is known branch by branch (T not injective)."""
+        return bool(self.inverse_branches)
+
+    @property
+    def has_exact_masses(self) -> bool:
+        """Whether exact cell masses can be computed (an inverse or inverse branches)."""
+        return self.has_inverse or self.has_branches
+
+    def branch_array(self, index: int, y: np.ndarray) -> np.ndarray:
+        """Apply the inverse branch ``index`` elementwise to a float64 array."""
+        return self._call(self.inverse_branches[index][0], y, f"inverse_branches[{index}]")
 
     @property
     def has_density(self) -> bool:
@@ -221,6 +248,25 @@ class Transform:
     def __repr__(self) -> str:
         kind = "vectorized" if self.vectorized else "njit"
         return f"Transform({self.name!r}, {kind})"
+
+
+def _branches(branches: Any, prepare: Callable[..., Any]
+              ) -> tuple[tuple[Callable[..., Any], tuple[float, float]], ...]:
+    if branches is None:
+        return ()
+    try:
+        pairs = [tuple(branch) for branch in branches]
+    except TypeError:
+        raise TypeError("inverse_branches must be a sequence of (inverse, (lo, hi)) pairs, got "
+                        f"{branches!r}") from None
+    checked = []
+    for index, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise TypeError(f"inverse_branches[{index}] must be a pair (inverse, (lo, hi)), "
+                            f"got {pair!r}")
+        function, image = pair
+        checked.append((prepare(function, f"inverse_branches[{index}]"), _check_support(image)))
+    return tuple(checked)
 
 
 def _check_support(support: Any) -> tuple[float, float]:

@@ -75,6 +75,7 @@ class ProgramTransform(Transform):
         self.name = name
         self.vectorized = False
         self.concurrent = False
+        self.inverse_branches = ()
         self.support = self._program_support()
 
     # Scalar @njit views, built (and compiled) only when someone asks.

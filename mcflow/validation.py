@@ -27,7 +27,6 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,24 +34,26 @@ import numpy as np
 from mcflow._checks import check_alpha, check_n, check_tolerance
 from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
 from mcflow._user_code import as_float_array
+from mcflow.assessment import (
+    Tested,
+    cdf_claim_layers,
+    invalid_message,
+    l1_level,
+    observed_cells,
+    resolution_layer,
+    run_layers,
+    tested_cells,
+)
 from mcflow.case import Case
-from mcflow.cdf_claim import cdf_cell_masses, cdf_layers
 from mcflow.density import density
 from mcflow.edges import equal_probability_edges
 from mcflow.engine import Histogram, ProgressCallback, check_transform, sample
 from mcflow.engine import histogram as run_histogram
 from mcflow.expected import Expected, exact_cell_masses, expected_masses
 from mcflow.layers import (
-    EVALUATION_RTOL,
-    SAFETY,
     STATISTICS,
-    exact_layer,
-    mass_text,
-    mc_layer,
     verdict_of,
 )
-from mcflow.null_distribution import NullDistribution, default_replicates
-from mcflow.nulls import cell_groups, group, null_for
 from mcflow.result import (
     SCHEMA_VERSION,
     LayerResult,
@@ -61,16 +62,12 @@ from mcflow.result import (
     WorstBin,
     central_range,
 )
-from mcflow.sensitivity import detection_limit, required_n, worst_cells
+from mcflow.sensitivity import required_n, worst_cells
 from mcflow.transform import Transform
 
 __all__ = ["SCHEMA_VERSION", "Case", "LayerResult", "ValidationResult", "validate"]
 
 _SIGMA_STEP = 1e-3
-#: Claimed-mass uncertainty, relative to the detection limit, above which the
-#: Monte Carlo comparison with the claim cannot be trusted (inconclusive).
-_TRUSTED_UNCERTAINTY = 0.1
-_SAME_NULL = 1e-12
 _CURVE_POINTS = 3000
 #: Draws kept for the seed's Fig. 1 (histograms of X and Y).
 _FIGURE_SAMPLE = 10_000
@@ -128,86 +125,6 @@ def _claimed_pdf(transform: Transform, pdf: Callable[..., Any] | None, mu: float
 def _derived_pdf(transform: Transform, y: np.ndarray, *, mu: float, sigma: float) -> np.ndarray:
     return density(transform, y, mu, sigma)
 
-
-
-def _cells(h: Histogram, support: tuple[float, float], overflow_in_tail: bool) -> np.ndarray:
-    """Observed [underflow, bins..., overflow, non-finite] for the statistics.
-
-    With an inverse (``overflow_in_tail``), an infinite value beyond an
-    unbounded support end is a sample of the far tail that overflowed float64
-    (exp of a large x): it belongs to the outermost cell, whose exact mass
-    includes it.  NaN, infinities past a bounded support, and every infinity
-    of a forward-only transform are non-finite outcomes the claimed density's
-    missing mass must account for.
-    """
-    lo, hi = support
-    neginf_in_tail = h.neginf if overflow_in_tail and lo == -math.inf else 0
-    posinf_in_tail = h.posinf if overflow_in_tail and hi == math.inf else 0
-    nonfinite = h.nan + (h.neginf - neginf_in_tail) + (h.posinf - posinf_in_tail)
-    return np.concatenate([[h.underflow + neginf_in_tail], h.counts,
-                           [h.overflow + posinf_in_tail, nonfinite]]).astype(np.int64)
-
-
-
-def _with_deficit(masses: np.ndarray, floor: float) -> np.ndarray:
-    """Append the non-finite cell: the mass the cells leave out (0 within ``floor``)."""
-    deficit = 1.0 - float(masses.sum())
-    deficit = 0.0 if abs(deficit) <= floor else max(deficit, 0.0)
-    cells = np.concatenate([np.clip(masses, 0.0, None), [deficit]])
-    return cells / cells.sum()
-
-
-
-
-
-def _invalid_message(invalid: tuple[float, float, int, float], where: str) -> str:
-    lo, hi, count, value = invalid
-    return (f"the claimed p_Y is {value!r} (NaN or negative) at {count} points in "
-            f"[{lo:.6g}, {hi:.6g}], {where}")
-
-
-def _claim_layers(expected: Expected, cells: np.ndarray, probabilities: np.ndarray,
-                  null: Any, alpha_per_test: float, edges: np.ndarray,
-                  tolerance: float | None) -> list[LayerResult]:
-    """Run the exact layer (with an inverse) and the end-to-end layer."""
-    layers: list[LayerResult] = []
-    normalization = float(expected.claimed.sum())
-    unresolved = np.flatnonzero(~np.isfinite(expected.errors))
-    if expected.exact is not None:
-        if unresolved.size:
-            layers.append(LayerResult(
-                "exact", "skipped",
-                f"quadrature could not resolve the claimed p_Y in cell {int(unresolved[0])} "
-                "(it stays infinite at a point that cannot be refined): the exact comparison "
-                "would not be trustworthy", {"unresolved_cells": unresolved.tolist()}))
-        else:
-            claimed = np.concatenate([expected.claimed, [max(0.0, 1.0 - normalization)]])
-            exact_total = float(expected.exact.sum())
-            exact = np.concatenate([expected.exact, [max(0.0, 1.0 - exact_total)]])
-            layers.append(exact_layer(claimed, exact, expected.floor, tolerance))
-    end_to_end = mc_layer("mc_vs_claimed", cells, probabilities, null, alpha_per_test,
-                          "claimed p_Y", edges)
-    if expected.invalid_inside is not None:
-        end_to_end = LayerResult("mc_vs_claimed", "fail", _invalid_message(
-            expected.invalid_inside, "where samples land"), end_to_end.statistics)
-    elif expected.exact is None and normalization > 1.0 + expected.floor:
-        end_to_end = LayerResult(
-            "mc_vs_claimed", "fail",
-            f"p_Y integrates to {mass_text(normalization)} over [{expected.domain.lo:.6g}, "
-            f"{expected.domain.hi:.6g}], more than 1 (numerical floor {expected.floor:.1e}): "
-            "a missing or extra Jacobian factor?", end_to_end.statistics)
-    elif end_to_end.status == "fail" and probabilities[-1] > 0:
-        n = int(cells.sum())
-        end_to_end = LayerResult(
-            "mc_vs_claimed", "fail",
-            f"{end_to_end.message}; p_Y integrates to {normalization:.6g} over "
-            f"[{expected.domain.lo:.6g}, {expected.domain.hi:.6g}], where the samples land, "
-            f"so {n * probabilities[-1]:.4g} NaN/inf samples were expected and {cells[-1]} "
-            "seen: the claim puts mass where T takes no values (if T's values are bounded, "
-            "declare support=(lo, hi)) or is not normalized",
-            end_to_end.statistics)
-    layers.append(end_to_end)
-    return layers
 
 
 def _worst_bins(cells: np.ndarray, probabilities: np.ndarray, edges: np.ndarray
@@ -334,101 +251,21 @@ def validate(
                           threads=threads, progress=progress, client=client)
     with _phase(seconds, "quadrature"):
         expected = expected_masses(transform, claimed_pdf, h.edges, n, mu, sigma, case.pdf_rtol)
-    cells = _cells(h, transform.support, overflow_in_tail=transform.has_inverse)
+    cells = observed_cells(h, transform.support, overflow_in_tail=transform.has_inverse)
     mc_layers = 1 + (expected.exact is not None) + (case.cdf is not None)
-    alpha_per_test = alpha / (len(STATISTICS) * mc_layers)
+    alpha_per_test = alpha / mc_layers  # each layer's combined test (min-p over statistics)
     with _phase(seconds, "null"):
-        tested = _tested_cells(cells, expected, h.edges, n, alpha_per_test)
-        layers = _layers(expected, tested, alpha_per_test, tolerance)
+        tested = tested_cells(cells, expected, h.edges, n, alpha_per_test)
+        layers = run_layers(expected, tested, alpha_per_test, tolerance)
         if case.cdf is not None:
-            layers += _cdf_layers(case, expected, tested, alpha_per_test, tolerance)
-    resolution = _resolution(expected, tested, alpha_per_test, tolerance)
+            layers += cdf_claim_layers(case, expected, tested, alpha_per_test, tolerance)
+    resolution = resolution_layer(expected, tested, alpha_per_test, tolerance)
     if resolution is not None:
         layers.append(resolution)
     seconds["total"] = time.perf_counter() - started
     return _result(case, claimed_pdf, h, cells, expected, tested, layers,
                    verdict_of(layers, resolution is None), alpha, alpha_per_test, tolerance,
                    seconds, default_bins=bins is None)
-
-
-@dataclass(frozen=True)
-class _Tested:
-    """The cells the Monte Carlo tests see (groups of cells for a huge binning) and the null."""
-
-    cells: np.ndarray
-    probabilities: np.ndarray
-    exact: np.ndarray | None
-    edges: np.ndarray
-    #: The bin edges before grouping.
-    all_edges: np.ndarray
-    starts: np.ndarray | None
-    #: The claimed probabilities of every cell, before grouping.
-    cell_probabilities: np.ndarray
-    null: NullDistribution
-    limit: float
-    n: int
-
-
-def _tested_cells(cells: np.ndarray, expected: Expected, edges: np.ndarray, n: int,
-                  alpha_per_test: float) -> _Tested:
-    replicates = default_replicates(alpha_per_test)
-    probabilities = _with_deficit(expected.claimed, expected.floor)
-    starts = cell_groups(probabilities, replicates)
-    tested_edges = edges if starts is None else \
-        np.concatenate([[-np.inf], edges, [np.inf]])[starts[1:-1]]
-    exact = None if expected.exact is None else \
-        group(_with_deficit(expected.exact, 1e-14), starts)
-    null = null_for(n, group(probabilities, starts), replicates)
-    return _Tested(group(cells, starts), group(probabilities, starts), exact, tested_edges,
-                   edges, starts, probabilities, null, detection_limit(null, alpha_per_test), n)
-
-
-def _layers(expected: Expected, tested: _Tested, alpha_per_test: float,
-            tolerance: float | None) -> list[LayerResult]:
-    layers = _claim_layers(expected, tested.cells, tested.probabilities, tested.null,
-                           alpha_per_test, tested.edges, tolerance)
-    if tested.exact is None:
-        why = ("no inverse" if expected.exact_unavailable is None
-               else f"the inverse cannot give exact masses ({expected.exact_unavailable})")
-        return [LayerResult(name, "skipped", f"{why}: exact masses unavailable")
-                for name in ("exact", "mc_vs_exact")] + layers
-    # Probabilities within 1e-12 of each other have nulls no replicate count can tell
-    # apart: a correct claim shares its null with the exact masses.
-    close = np.max(np.abs(tested.exact - tested.probabilities)) <= _SAME_NULL
-    exact_null = tested.null if close else \
-        null_for(tested.n, tested.exact, tested.null.replicates)
-    layers.insert(1, mc_layer("mc_vs_exact", tested.cells, tested.exact, exact_null,
-                              alpha_per_test, "exact bin masses", tested.edges))
-    return layers
-
-
-def _resolution(expected: Expected, tested: _Tested, alpha_per_test: float,
-                tolerance: float | None) -> LayerResult | None:
-    """Say why this run cannot see what is asked, or None when it can."""
-    uncertainty = SAFETY * float(expected.errors[np.isfinite(expected.errors)].sum())
-    if expected.exhausted and uncertainty > _TRUSTED_UNCERTAINTY * tested.limit:
-        return LayerResult(
-            "resolution", "skipped",
-            f"the claimed p_Y is too rough to integrate: after {expected.evaluations:,} "
-            f"evaluations its cell masses are uncertain by {uncertainty:.2e}, above "
-            f"{_TRUSTED_UNCERTAINTY:g} x the detection limit {tested.limit:.2e}")
-    if tolerance is not None and tested.limit > tolerance:
-        needed = required_n(tested.n, tested.null, alpha_per_test, tolerance)
-        return LayerResult(
-            "resolution", "skipped",
-            f"n = {tested.n:,} detects L1 deviations >= {tested.limit:.2e} (95% power), not "
-            f"the requested tolerance {tolerance:.2e}; about n = {needed:,} would")
-    return None
-
-
-def _cdf_layers(case: Case, expected: Expected, tested: _Tested, alpha_per_test: float,
-                tolerance: float | None) -> list[LayerResult]:
-    assert case.cdf is not None
-    rtol = EVALUATION_RTOL if case.pdf_rtol is None else max(case.pdf_rtol, EVALUATION_RTOL)
-    eps = float(np.finfo(np.float32 if case.dtype == "float32" else np.float64).eps)
-    claim = cdf_cell_masses(case.cdf, tested.all_edges, expected.roundtrip, rtol, eps)
-    return cdf_layers(claim, tested.cells, expected.exact, tested.starts, tested.edges,
-                      tested.n, tested.null.replicates, alpha_per_test, tolerance)
 
 
 def _precision_note(case: Case, limit: float, failed: bool) -> str | None:
@@ -450,14 +287,14 @@ def _precision_note(case: Case, limit: float, failed: bool) -> str | None:
             f"{where}")
 
 
-def _warnings(case: Case, expected: Expected, tested: _Tested, cells: np.ndarray,
+def _warnings(case: Case, expected: Expected, tested: Tested, cells: np.ndarray,
               failed: bool) -> tuple[str, ...]:
     warnings = list(case.notes)
     precision = _precision_note(case, tested.limit, failed)
     if precision is not None:
         warnings.append(precision)
     if expected.invalid_outside is not None:
-        warnings.append(_invalid_message(expected.invalid_outside,
+        warnings.append(invalid_message(expected.invalid_outside,
                                          "where no sample lands: taken as 0"))
     if tested.starts is not None:
         warnings.append(f"{cells.size:,} cells: the tests merge them into {tested.cells.size:,} "
@@ -467,7 +304,7 @@ def _warnings(case: Case, expected: Expected, tested: _Tested, cells: np.ndarray
 
 
 def _result(case: Case, claimed_pdf: Callable[[np.ndarray], np.ndarray],
-            h: Histogram, cells: np.ndarray, expected: Expected, tested: _Tested,
+            h: Histogram, cells: np.ndarray, expected: Expected, tested: Tested,
             layers: list[LayerResult], verdict: Verdict, alpha: float, alpha_per_test: float,
             tolerance: float | None, seconds: dict[str, float], *, default_bins: bool
             ) -> ValidationResult:
@@ -488,12 +325,14 @@ def _result(case: Case, claimed_pdf: Callable[[np.ndarray], np.ndarray],
         ks_asymptotic_pvalue=float(stats["ks_asymptotic_pvalue"]),
         l1=float(stats["l1"]), l1_pvalue=float(stats["l1_pvalue"]),
         g_statistic=float(stats["g_statistic"]), g_pvalue=float(stats["g_pvalue"]),
+        ad_statistic=float(stats["ad_statistic"]), ad_pvalue=float(stats["ad_pvalue"]),
+        combined_pvalue=float(stats["combined_pvalue"]),
         normalization=float(expected.claimed.sum()),
         expected_normalization=1.0 if expected.exact is None else float(expected.exact.sum()),
         quadrature_error=float(expected.errors.sum()),
         detection_limit=float(tested.limit),
         required_n=None if tolerance is None else
-        required_n(n, tested.null, alpha_per_test, tolerance),
+        required_n(n, tested.null, l1_level(alpha_per_test), tolerance),
         sigma_detection=_sigma_detection(transform, edges, expected.exact, mu, sigma,
                                          tested.limit),
         worst_bins=_worst_bins(cells, probabilities, edges),
@@ -501,7 +340,7 @@ def _result(case: Case, claimed_pdf: Callable[[np.ndarray], np.ndarray],
         claimed_curve=_claimed_curve(claimed_pdf, edges, probabilities),
         figure_sample=sample(transform, min(_FIGURE_SAMPLE, n), seed=h.seed, mu=mu,
                              sigma=sigma) if h.seed is not None else None,
-        critical_values={key: float(tested.null.quantile(key, 1.0 - alpha_per_test))
+        critical_values={key: float(tested.null.quantile(key, 1.0 - l1_level(alpha_per_test)))
                          for key in STATISTICS},
         cells=cells, warnings=_warnings(case, expected, tested, cells, verdict == "fail"),
         pdf_evaluations=expected.evaluations,

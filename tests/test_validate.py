@@ -169,28 +169,88 @@ def test_tolerance_too_fine_for_n_is_inconclusive_and_says_how_many():
     assert validate(transforms.Exp(), n=r.required_n // 2, **options).verdict == "inconclusive"
 
 
+def _lognormal_pdf(y):
+    with np.errstate(all="ignore"):
+        return np.where(y > 0, np.exp(-0.5 * np.log(y) ** 2) / (y * math.sqrt(2 * math.pi)), 0.0)
+
+
+def _square_branches():
+    return [(np.sqrt, (0.0, math.inf)), (lambda y: -np.sqrt(y), (0.0, math.inf))]
+
+
+def _square_pdf(y, mu=0.5):
+    with np.errstate(all="ignore"):
+        r = np.sqrt(np.maximum(y, 0.0))
+        return np.where(y > 0, (stats.norm.pdf(r - mu) + stats.norm.pdf(-r - mu)) / (2 * r), 0.0)
+
+
+CALIBRATION_MODES = {
+    "with inverse": lambda: (transforms.Exp(), None, 0.0),
+    "forward-only": lambda: (mcflow.Transform(np.exp, vectorized=True, name="exp-fwd"),
+                             _lognormal_pdf, 0.0),
+    "non-injective": lambda: (mcflow.Transform(np.square, vectorized=True, name="square",
+                                               inverse_branches=_square_branches()),
+                              _square_pdf, 0.5),
+}
+
+
 @pytest.mark.slow
-def test_calibration_p_values_uniform_and_failure_rate_at_most_alpha():
-    # 500 independent seeds of a correct case.  Under the null each Monte Carlo
-    # p-value is (super-)uniform: a KS test of the 500 values against U(0, 1)
-    # rejects a calibrated test with probability 1e-3.  The gate's failures
-    # are Binomial(500, <= alpha): more than its 1 - 1e-3 quantile fails a
-    # calibrated gate with probability < 1e-3.
+@pytest.mark.parametrize("mode", list(CALIBRATION_MODES))
+def test_calibration_p_values_uniform_and_failure_rate_at_most_alpha(mode):
+    # 500 independent seeds of a correct case per mode.  Under the null each Monte Carlo
+    # p-value -- each statistic's and the min-p combination the verdict uses -- is
+    # (super-)uniform: a one-sided KS test of the 500 values against U(0, 1) rejects a
+    # calibrated one with probability 1e-3.  The gate's failures are Binomial(500, <= alpha):
+    # more than its 1 - 1e-3 quantile fails a calibrated gate with probability < 1e-3.
+    transform, pdf, mu = CALIBRATION_MODES[mode]()
     alpha = 0.05
     seeds = range(1000, 1500)
-    pvalues = {"ks": [], "l1": [], "g": []}
+    pvalues = {"ks": [], "l1": [], "g": [], "ad": [], "combined": []}
     failures = 0
     for seed in seeds:
-        r = validate(transforms.Exp(), n=20_000, seed=seed, alpha=alpha)
-        pvalues["ks"].append(r.ks_pvalue)
-        pvalues["l1"].append(r.l1_pvalue)
-        pvalues["g"].append(r.g_pvalue)
+        r = validate(transform, pdf, n=20_000, seed=seed, alpha=alpha, mu=mu)
+        for name in ("ks", "l1", "g", "ad"):
+            pvalues[name].append(getattr(r, f"{name}_pvalue"))
+        pvalues["combined"].append(r.combined_pvalue)
         failures += r.verdict == "fail"
     for name, values in pvalues.items():
         # Monte Carlo p-values are super-uniform: test only that they are not
         # too small (one-sided: the empirical CDF must not exceed the uniform).
         assert stats.kstest(values, "uniform", alternative="greater").pvalue > 1e-3, name
     assert failures <= stats.binom.ppf(1 - 1e-3, len(seeds), alpha)
+
+
+def test_non_injective_square_with_branches_gets_the_exact_layers():
+    square = mcflow.Transform(np.square, vectorized=True, name="square",
+                              inverse_branches=_square_branches())
+    r = validate(square, lambda y: _square_pdf(y, 3.0), n=10**4, mu=3.0)
+    assert [(layer.name, layer.status) for layer in r.layers] == [
+        ("exact", "pass"), ("mc_vs_exact", "pass"), ("mc_vs_claimed", "pass")], r.summary()
+
+
+def test_forgotten_branch_fails_sample_free_at_n_1e4():
+    # The x^2 density with mu = 3 and its negative branch forgotten, renormalized: the
+    # missing branch holds Phi(-3) = 1.3e-3 of the mass, invisible to 1e4 samples (the
+    # detection limit is L1 ~ 0.2) but 1e5 x the exact layer's float64 floor (2e-8).
+    def forgotten(y):
+        with np.errstate(all="ignore"):
+            r = np.sqrt(np.maximum(y, 0.0))
+            return np.where(y > 0, stats.norm.pdf(r - 3.0) / (2 * r) / stats.norm.cdf(3.0), 0)
+
+    square = mcflow.Transform(np.square, vectorized=True, name="square",
+                              inverse_branches=_square_branches())
+    r = validate(square, forgotten, n=10**4, mu=3.0, seed=0)
+    assert r.failed_layers == ("exact",), r.summary()
+
+
+def test_inverse_branches_are_checked():
+    with pytest.raises(ValueError, match="not both"):
+        mcflow.Transform(np.square, np.sqrt, vectorized=True,
+                         inverse_branches=_square_branches())
+    with pytest.raises(TypeError, match=r"inverse_branches\[0\] must be a pair"):
+        mcflow.Transform(np.square, vectorized=True, inverse_branches=[(np.sqrt,)])
+    with pytest.raises(ValueError, match="lo < hi"):
+        mcflow.Transform(np.square, vectorized=True, inverse_branches=[(np.sqrt, (1, 0))])
 
 
 def test_result_to_dict_is_versioned_json():
@@ -202,7 +262,8 @@ def test_result_to_dict_is_versioned_json():
                                                               "mc_vs_claimed"]
     assert sum(payload["histogram"]["counts"]) == r.histogram.in_range
     assert set(payload["statistics"]) == {"ks_statistic", "ks_pvalue", "ks_asymptotic_pvalue",
-                                          "l1", "l1_pvalue", "g_statistic", "g_pvalue"}
+                                          "l1", "l1_pvalue", "g_statistic", "g_pvalue",
+                                          "ad_statistic", "ad_pvalue", "combined_pvalue"}
 
 
 def test_user_bins_override_the_default():
