@@ -47,6 +47,14 @@ def _lognormal_cdf(y: np.ndarray, mu: float = 0.0, sigma: float = 1.0) -> np.nda
         return np.where(y > 0, ndtr((np.log(np.maximum(y, 1e-300)) - mu) / sigma), 0.0)
 
 
+def _shifted_pdf(y: np.ndarray, shift: float = 0.01) -> np.ndarray:
+    return _lognormal_pdf(y - shift)
+
+
+def _shifted_cdf(y: np.ndarray, shift: float = 0.01) -> np.ndarray:
+    return _lognormal_cdf(y - shift)
+
+
 def _tail_pdf(y: np.ndarray) -> np.ndarray:
     return _lognormal_pdf(y) * np.where(y > Q999, 1.1, 1.0) / (1 + 0.1 * 0.001)
 
@@ -105,6 +113,8 @@ def bugs() -> list[Bug]:
             lambda y: _lognormal_cdf(y, 0, 1.01), exp, exp_forward),
         Bug("location shifted by 0.01 sigma", lambda y: _lognormal_pdf(y, 0.01),
             lambda y: _lognormal_cdf(y, 0.01), exp, exp_forward),
+        Bug("Y shifted by 0.01 (1% of its median)", _shifted_pdf, _shifted_cdf, exp,
+            exp_forward),
         Bug("+10% on the top 0.1% of mass", _tail_pdf, _tail_cdf, exp, exp_forward),
         Bug("0.5% of mass moved (quartile 2 -> 3)", _moved_pdf, _moved_cdf, exp, exp_forward),
         Bug("x^2, mu = 3: negative branch forgotten", _forgotten_pdf, _forgotten_cdf, square,

@@ -38,6 +38,11 @@ def test_forward_only_sigma_one_percent_too_large_at_3e5():
 
 
 @pytest.mark.slow
+def test_forward_only_location_shift_of_y_by_one_percent_at_1e5():
+    assert _failures(EXP_FORWARD, lambda y: _lognormal(y - 0.01), 10**5) >= NEEDED
+
+
+@pytest.mark.slow
 def test_forward_only_forgotten_branch_at_3e5():
     def forgotten(y):
         with np.errstate(all="ignore"):
