@@ -178,9 +178,9 @@ def _pieces(jax: Any, library: str, dist: Any, precision: str) -> Pieces:
 
 
 def _shape_message(shape: tuple[int, ...]) -> str:
-    return (f"mcflow validates 1-D distributions (shape () or (1,)); got shape {shape}. A "
-            "multivariate flow needs the multi-dimensional API (mcflow issue 13, not "
-            "available yet); for a batch, validate one element at a time")
+    return (f"mcflow validates 1-D distributions (shape () or (1,)); got shape {shape}. For a "
+            "multivariate flow use mcflow.nd.Case(forward, log_prob, dim) and "
+            "mcflow.nd.validate; for a batch, validate one element at a time")
 
 
 def _one_dimensional(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -27,6 +27,8 @@ STEP = 1e-5
 
 
 _EPS = float(np.finfo(np.float64).eps)
+#: Rows per call of the user's forward map.
+_CALL_ROWS = 2**16
 
 
 def _log_det(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: np.ndarray
@@ -36,7 +38,11 @@ def _log_det(forward: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: np.n
     shifts[np.arange(d), 0, np.arange(d)] = 1.0
     step = h[None, :, :] * shifts  # (d, m, d): coordinate j moved by h_j in slice j
     points = np.concatenate([(x[None] + step).reshape(-1, d), (x[None] - step).reshape(-1, d)])
-    values = np.asarray(forward(points), dtype=np.float64).reshape(2, d, m, d)
+    # calls of at most _CALL_ROWS rows: memory stays bounded whatever d and m are
+    values = np.concatenate([np.asarray(forward(points[start:start + _CALL_ROWS]),
+                                        dtype=np.float64)
+                             for start in range(0, points.shape[0], _CALL_ROWS)])
+    values = values.reshape(2, d, m, d)
     # jacobian[i, k, j] = dT_k / dx_j at point i
     jacobian = ((values[0] - values[1]) / (2.0 * h.T[:, :, None])).transpose(1, 2, 0)
     sign, log_det = np.linalg.slogdet(jacobian)

@@ -104,7 +104,7 @@ def structure_layer(forward: Callable[[np.ndarray], np.ndarray],
         bulk = slice(0, 512)  # the Sobol points: T must be finite there
         if not np.all(np.isfinite(y[bulk])):
             return LayerResult("structure", "fail", "forward is not finite at bulk design "
-                               "points (within 2 sigma of the mean)")
+                               "points (scrambled Sobol normal quantiles at 1x and 2x scale)")
         statistics: dict[str, float] = {}
         if inverse is not None:
             back = np.asarray(inverse(y[bulk]), dtype=np.float64)

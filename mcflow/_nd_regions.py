@@ -6,7 +6,7 @@ For a few regions B_k (balls and a shell in the pilot's whitened coordinates),
     Q(B_k) = integral of q over B_k, by importance sampling from the proposal,
 
 must agree.  Both estimates are means of *bounded* variables (an indicator; and
-``1_B q / r`` with q continuous and r Gaussian on a compact B), so their
+``1_B q / r`` with q continuous and r a Student t on a compact B), so their
 standard errors are honest at every n, whatever the flow's tails: unlike
 ratios ``r/q`` over the whole space, nothing here can be heavy-tailed.  Each
 region gives ``z_k = (P_k - Q_k) / sqrt(P_k (1 - P_k) / n + s_k^2 / N)``; the

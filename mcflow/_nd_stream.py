@@ -23,9 +23,8 @@ __all__ = ["BLOCK_ROWS", "STREAMS", "blocks", "rows"]
 
 #: Rows per block: CHUNK_SIZE rows are d whole chunks of the flat stream.
 BLOCK_ROWS = CHUNK_SIZE
-#: Independent streams of one seed (spawn keys): tested draws, proposal, pilot, and
-#: the draws from the test densities that measure q's support.
-STREAMS = {"samples": 1, "proposal": 2, "pilot": 3, "support": 4}
+#: Independent streams of one seed (spawn keys): tested draws, proposal, pilot.
+STREAMS = {"samples": 1, "proposal": 2, "pilot": 3}
 
 
 def _key(seed: int, stream: str) -> np.uint64:

@@ -94,13 +94,20 @@ def from_torch(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str
     precision = check_dtype(dtype)
     kind, model = _recognise(torch, dist)
     promoted, narrowed = _copy_to(torch, kind, model, torch.float64)
+    narrowed = narrowed and kind != "zuko-lazy"  # built after promotion: nothing float32 left
     tested = promoted if precision == "float64" else \
         _copy_to(torch, kind, model, torch.float32)[0]
     kind = "zuko" if kind == "zuko-lazy" else kind
     pieces = _pieces(torch, kind, tested, precision)
     if precision == "float64" and narrowed:
         promoted_note(pieces, "torch.set_default_dtype(torch.float64)")
-    if precision == "float64" and _computes_in_float32(pieces):
+    try:
+        in_float32 = precision == "float64" and _computes_in_float32(pieces)
+    except NotImplementedError:
+        raise TypeError(f"{pieces.name}: the library implements no log_prob for it (a "
+                        "transform that is not bijective?); validate its forward map with "
+                        "mcflow.Transform(..., inverse_branches=...) and pass pdf=") from None
+    if in_float32:
         warn_float32(pieces.library, "its log_prob returns float32")
         pieces.dtype = "float32"
         pieces.pdf_rtol = nominal_float32_rtol(np.log(pieces.pdf(
@@ -226,7 +233,9 @@ def _reachable(torch: Any, value: Any, seen: set[int] | None = None) -> Iterator
         children = list(value.values())
     elif hasattr(value, "__dict__"):
         yield type(value).__qualname__
-        children = list(vars(value).values())
+        # caches (a transform's last x and y, a cached inverse) are not parameters
+        children = [item for key, item in vars(value).items()
+                    if not key.startswith(("_cached", "_inv"))]
     else:
         children = []
     for child in children:
@@ -264,8 +273,8 @@ def _normal_of(torch: Any, base: Any) -> tuple[float, float, tuple[int, ...]]:
 
 def _shape_message(batch: tuple[int, ...], event: tuple[int, ...]) -> str:
     return (f"mcflow validates 1-D distributions (event shape () or (1,), batch shape ()); "
-            f"got batch shape {batch} and event shape {event}. A multivariate flow needs the "
-            "multi-dimensional API (mcflow issue 13, not available yet); for a batch, "
+            f"got batch shape {batch} and event shape {event}. For a multivariate flow use "
+            "mcflow.nd.Case(forward, log_prob, dim) and mcflow.nd.validate; for a batch, "
             "validate one element at a time")
 
 

@@ -44,9 +44,10 @@ _SAME_NULL = 1e-12
 def l1_level(alpha_per_test: float) -> float:
     """Return the L1 test's level within a layer's min-p test, for the detection limit.
 
-    The combined test rejects whenever one statistic's p-value is at most
-    ``alpha_per_test / 4`` (a union bound makes that the least critical
-    min-p), so L1's power at this level is a lower bound on the layer's.
+    The combined min-p is at least as small as the smallest single p-value, and
+    its null quantile at ``alpha_per_test`` is at least ``alpha_per_test / 4`` (a
+    union bound), up to the replicates' resolution ``1 / (R + 1)``; so L1's power
+    at this level is, to that resolution, a lower bound on the layer's.
     """
     return alpha_per_test / len(STATISTICS)
 
@@ -155,7 +156,8 @@ class Tested:
 def tested_cells(cells: np.ndarray, expected: Expected, edges: np.ndarray, n: int,
                  alpha_per_test: float) -> Tested:
     """Group the cells if the null's budget needs it, and simulate the null."""
-    replicates = default_replicates(alpha_per_test)
+    # resolve alpha / 4 (the single statistics' union bound), as before the min-p test
+    replicates = default_replicates(l1_level(alpha_per_test))
     probabilities = with_deficit(expected.claimed, expected.floor)
     starts = cell_groups(probabilities, replicates)
     tested_edges = edges if starts is None else \
@@ -213,6 +215,7 @@ def cdf_claim_layers(case: Case, expected: Expected, tested: Tested, alpha_per_t
     assert case.cdf is not None
     rtol = EVALUATION_RTOL if case.pdf_rtol is None else max(case.pdf_rtol, EVALUATION_RTOL)
     eps = float(np.finfo(np.float32 if case.dtype == "float32" else np.float64).eps)
-    claim = cdf_cell_masses(case.cdf, tested.all_edges, expected.roundtrip, rtol, eps)
+    claim = cdf_cell_masses(case.cdf, tested.all_edges, expected.roundtrip, rtol, eps,
+                            case.transform.support)
     return cdf_layers(claim, tested.cells, expected.exact, tested.starts, tested.edges,
                       tested.n, tested.null.replicates, alpha_per_test, tolerance)

@@ -16,8 +16,8 @@ take the masses
   by up to 2 ulps (rounding plus the library's evaluation; eps of the
   claim's precision, float64 or float32), the inverse's round-trip mass r
   and the claim's relative evaluation accuracy rho;
-* **mc_vs_cdf**: the histogram against those masses (KS, L1, G), with its
-  own share of alpha.
+* **mc_vs_cdf**: the histogram against those masses (the min-p test of KS,
+  L1, G and AD), with its own share of alpha.
 
 A CDF that is NaN at an edge, leaves [0, 1] beyond rounding or decreases is a
 defect of the claim, named in the layer's message.
@@ -53,7 +53,8 @@ class CdfMasses:
 
 def cdf_cell_masses(cdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
                     roundtrip_error: float, evaluation_rtol: float,
-                    eps: float = _EPS) -> CdfMasses:
+                    eps: float = _EPS,
+                    support: tuple[float, float] = (-np.inf, np.inf)) -> CdfMasses:
     r"""Return the cell masses a claimed CDF gives, the floor they are trusted to, any defect.
 
     Parameters
@@ -68,6 +69,10 @@ def cdf_cell_masses(cdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
         Relative accuracy granted to the claim's code.
     eps : float
         Machine epsilon of the precision the claim is computed in.
+    support : (float, float)
+        Y's support: the CDF is 0 at and below its lower end and 1 at and above
+        its upper end, and is only evaluated strictly inside (libraries return
+        NaN outside their support).
 
     Returns
     -------
@@ -75,8 +80,11 @@ def cdf_cell_masses(cdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
         ``masses = diff([0, F(e_0), ..., F(e_B), 1])`` and the floor
         :math:`\mathrm{SAFETY}\,(B + 2)\,2\epsilon + r + \rho`.
     """
+    lo, hi = support
+    inside = (edges > lo) & (edges < hi)
+    values = np.where(edges <= lo, 0.0, 1.0)
     with np.errstate(all="ignore"):
-        values = as_float_array(cdf(edges.copy()), edges.shape, "cdf")
+        values[inside] = as_float_array(cdf(edges[inside].copy()), (int(inside.sum()),), "cdf")
     floor = SAFETY * (edges.size + 1) * 2 * eps + roundtrip_error + evaluation_rtol
     rounding = 8 * eps
     defect = None
@@ -84,7 +92,7 @@ def cdf_cell_masses(cdf: Callable[[np.ndarray], np.ndarray], edges: np.ndarray,
     steps = np.diff(values)
     if bad.size:
         i = int(bad[0])
-        defect = (f"the claimed CDF is {values[i]!r} at y = {edges[i]:.6g} ({bad.size} of "
+        defect = (f"the claimed CDF is {float(values[i])!r} at y = {edges[i]:.6g} ({bad.size} of "
                   f"{edges.size} edges NaN, infinite or outside [0, 1])")
     elif np.any(steps < -rounding):
         i = int(np.flatnonzero(steps < -rounding)[0])

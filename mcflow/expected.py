@@ -234,8 +234,8 @@ def _branch_masses(transform: Transform, boundaries: np.ndarray, mu: float, sigm
     for index, (_, (lo, hi)) in enumerate(transform.inverse_branches):
         clipped = np.clip(boundaries, lo, hi)
         x = transform.branch_array(index, clipped)
-        if not np.all(np.isfinite(x) | np.isinf(clipped)):
-            bad = float(clipped[~(np.isfinite(x) | np.isinf(clipped))][0])
+        if np.any(np.isnan(x)):
+            bad = float(clipped[np.isnan(x)][0])
             raise ValueError(f"inverse_branches[{index}] is NaN at y = {bad!r}, inside its "
                              f"interval ({lo:g}, {hi:g})")
         total += normal_interval_probabilities(x[:-1], x[1:], mu, sigma)
@@ -290,13 +290,15 @@ def _roundtrip_error(transform: Transform, edges: np.ndarray, mu: float, sigma: 
     """Mass between x = T^-1(e) and T^-1(T(x)) at every edge: what an inexact inverse moves."""
     lo, hi = transform.support
     inside = edges[(edges > lo) & (edges < hi)]
-    inverses = [transform.inverse_array] if transform.has_inverse else [
-        functools.partial(transform.branch_array, index)
-        for index in range(len(transform.inverse_branches))]
+    # (inverse, the edges it applies to): a branch only within its interval of y
+    inverses = [(transform.inverse_array, inside)] if transform.has_inverse else [
+        (functools.partial(transform.branch_array, index),
+         inside[(inside >= branch_lo) & (inside <= branch_hi)])
+        for index, (_, (branch_lo, branch_hi)) in enumerate(transform.inverse_branches)]
     moved = 0.0
-    for inverse in inverses:
+    for inverse, points in inverses:
         with np.errstate(all="ignore"):
-            x = inverse(inside)
+            x = inverse(points)
             again = inverse(transform.forward_array(x))
         usable = np.isfinite(x) & np.isfinite(again)
         moved += float(normal_interval_probabilities(x[usable], again[usable], mu, sigma).sum())

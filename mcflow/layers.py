@@ -105,7 +105,12 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
         "ad": ad_statistic(cells, probabilities),
     }
     pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
-    combined = null.combined_pvalue({str(key): value for key, value in observed.items()})
+    if (1 + len(STATISTICS)) / (null.replicates + 1.0) <= alpha_per_test:
+        combined = null.combined_pvalue({str(key): value for key, value in observed.items()})
+    else:
+        # The replicates cannot resolve a min-p this small (its floor is about
+        # (1 + 4) / (R + 1)): Bonferroni over the four statistics, valid at any R.
+        combined = min(1.0, len(STATISTICS) * min(pvalues.values()))
     statistics: dict[str, Any] = {
         "ks_statistic": observed["ks"], "ks_pvalue": pvalues["ks"],
         "ks_asymptotic_pvalue": kolmogorov_pvalue(observed["ks"], n),
@@ -118,6 +123,15 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
     impossible = np.flatnonzero((probabilities == 0) & (cells > 0))
     if impossible.size:
         statistics["impossible_cells"] = impossible.tolist()
+    floor = len(STATISTICS) / (null.replicates + 1.0)
+    if floor > alpha_per_test and combined > alpha_per_test:
+        statistics["unresolvable"] = True
+        return LayerResult(
+            name, "skipped",
+            f"alpha per test {alpha_per_test:.2g} is below the smallest p-value "
+            f"{null.replicates:,} null replicates resolve ({floor:.2g}): this layer cannot "
+            f"fail (smallest single p = {min(pvalues.values()):.2g}); use a larger alpha or "
+            "fewer cases per check", statistics)
     if combined <= alpha_per_test:
         floor = 1.0 / (null.replicates + 1.0)
         named = ", ".join(f"{key.upper()} {_p_text(pvalues[key], floor)}" for key in

@@ -5,10 +5,11 @@ log q, four layers (:mod:`mcflow._nd_layers`) each report on their own:
 ``structure`` and ``pointwise`` (deterministic: the change-of-variables
 residual ``log q(T x) + log|det J_T(x)| - log p_X(x)`` must vanish against a
 finite-difference Jacobian), ``normalisation`` (importance sampling of the
-integral of q) and ``mc_vs_claimed`` (moments ``E[r_k(Y)/q(Y)] = 1`` over all
-n samples).  The statistical layers share ``alpha`` (Bonferroni).  Memory is
-fixed: samples stream in blocks of 65,536 rows, and sums are reduced in block
-order, so a seed gives bitwise the same result on any number of threads.
+integral of q) and ``mc_vs_claimed`` (the fraction of all n samples in a few
+regions against q's mass there, :mod:`mcflow._nd_regions`).  The statistical
+layers share ``alpha`` (Bonferroni).  Memory is fixed: samples stream in blocks
+of 65,536 rows, and sums are reduced in block order, so a seed gives bitwise the
+same result on any number of threads.
 
 Examples
 --------
@@ -54,6 +55,8 @@ _PILOT = 2**15
 #: Proposal draws: n, but at least 2^18 (region masses need an ESS of 1000) and at
 #: most 2^22 (each costs one log q).
 _MIN_PROPOSAL, _MAX_PROPOSAL = 2**18, 2**22
+#: Fewest samples of T.
+_MIN_N = 4096
 #: Degrees of freedom of the Student t proposal.
 _NU = 5
 
@@ -203,9 +206,9 @@ def validate(case: Case, n: int = 10**7, alpha: float = 0.01, seed: int | None =
     if not isinstance(case, Case):
         raise TypeError(f"case must be an nd.Case, got {type(case).__name__}")
     n, alpha = check_n(n), check_alpha(alpha)
-    if n < 64 * layers.BATCHES:
-        raise ValueError(f"n must be at least {64 * layers.BATCHES} (64 rows per batch mean), "
-                         f"got {n}")
+    if n < _MIN_N:
+        raise ValueError(f"n must be at least {_MIN_N} (the region fractions' binomial errors "
+                         f"need a few samples per region), got {n}")
     seed = case_seed("nd", case.name, case.dim) if seed is None else int(seed)
     started, seconds = time.perf_counter(), {}
     forward, log_prob = _calls(case)

@@ -48,7 +48,7 @@ _REPLICATES_PER_ALPHA = 50
 
 @dataclass(frozen=True, eq=False)
 class NullDistribution:
-    """Simulated null distribution of the three statistics at fixed ``n`` and cells.
+    """Simulated null distribution of the four statistics at fixed ``n`` and cells.
 
     Built by :func:`simulate_null`.
 
@@ -253,7 +253,7 @@ def simulate_null(
     Returns
     -------
     NullDistribution
-        Sorted simulated ``ks``, ``l1`` and ``g`` values.
+        Every replicate's ``ks``, ``l1``, ``g`` and ``ad`` values (``table``).
     """
     samples = check_n(n)
     cell_probabilities = check_probabilities(probabilities)

@@ -130,8 +130,8 @@ _FIGURE_CAPTIONS = {
                  "bands; the worst cells are marked.",
     "cdf": "Empirical minus claimed CDF at the bin edges; the KS location is marked and the "
            "band is the simultaneous acceptance region of the KS test at its alpha.",
-    "overview": "All cases: -log10 of each case's smallest end-to-end p-value against its "
-                "fail threshold (Bonferroni over the cases and the statistics).",
+    "overview": "All cases: -log10 of each case's combined (min-p) end-to-end p-value against "
+                "its fail threshold (Bonferroni over the cases and the layers).",
 }
 
 

@@ -246,7 +246,7 @@ def g_statistic(counts: Any, probabilities: Any) -> float:
 def ad_statistic(counts: Any, probabilities: Any) -> float:
     r"""Anderson–Darling statistic of the counts against the claim, on the cells.
 
-    .. math:: A^2 = n \sum_{j < k} rac{(C_j / n - H_j)^2\, p_j}{H_j (1 - H_j)},
+    .. math:: A^2 = n \sum_{j < k} \frac{(C_j / n - H_j)^2\, p_j}{H_j (1 - H_j)},
               \quad C_j = \sum_{i \le j} c_i,\quad H_j = \sum_{i \le j} p_i,
 
     the discrete Anderson–Darling statistic (Choulakian, Lockhart & Stephens,

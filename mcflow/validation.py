@@ -11,11 +11,11 @@
    end-to-end check, and the only one when just a forward map and a pdf are
    given.
 
-The Monte Carlo layers use KS, L1 and G statistics on the cells
-``[underflow, bins..., overflow, non-finite]``, each with a p-value from a
-simulated multinomial null (exact for the binning, whatever n).  The alpha
-budget is split by Bonferroni over the 3 statistics of each Monte Carlo
-layer, so a correct density fails with probability at most ``alpha``.
+The Monte Carlo layers use KS, L1, G and Anderson-Darling statistics on the
+cells ``[underflow, bins..., overflow, non-finite]``, combined into one min-p
+test whose p-value comes from the simulated multinomial null (exact for the
+binning, whatever n).  The alpha budget is split by Bonferroni over the Monte
+Carlo layers, so a correct density fails with probability at most ``alpha``.
 Where the claimed p_Y is evaluated is :mod:`mcflow.expected`'s business.
 """
 
@@ -260,6 +260,9 @@ def validate(
         if case.cdf is not None:
             layers += cdf_claim_layers(case, expected, tested, alpha_per_test, tolerance)
     resolution = resolution_layer(expected, tested, alpha_per_test, tolerance)
+    if resolution is None and any(layer.statistics.get("unresolvable") for layer in layers):
+        resolution = LayerResult("resolution", "skipped", "a Monte Carlo layer cannot resolve "
+                                 "alpha at this number of null replicates (see its message)")
     if resolution is not None:
         layers.append(resolution)
     seconds["total"] = time.perf_counter() - started

@@ -574,3 +574,20 @@ def test_flowjax_spline_with_dropped_logdet_fails(flowjax):
 def test_from_jax_points_torch_objects_to_from_torch(torch):
     with pytest.raises(TypeError, match="from_torch"):
         mcflow.from_jax(torch.distributions.LogNormal(0.0, 1.0))
+
+
+def test_torch_identity_ignores_transform_caches(torch):
+    # the auto seed must not depend on the last batch a cached transform saw
+    t = torch.distributions.transforms
+    dist = torch.distributions.TransformedDistribution(_normal(torch),
+                                                       [t.ExpTransform(cache_size=1)])
+    before = mcflow.from_torch(dist).identity
+    dist.sample((5,))
+    assert mcflow.from_torch(dist).identity == before
+
+
+def test_torch_non_bijective_chain_gets_a_clear_error(torch):
+    t = torch.distributions.transforms
+    with pytest.raises(TypeError, match="implements no log_prob"):
+        mcflow.from_torch(torch.distributions.TransformedDistribution(
+            _normal(torch), [t.AbsTransform()]))

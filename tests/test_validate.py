@@ -366,3 +366,32 @@ def test_a_claim_that_is_no_density_fails_with_a_verdict(pdf):
     result = validate(transforms.Exp(), pdf, n=10**4, seed=0)
     assert result.verdict == "fail"
     assert "(NaN or negative)" in " ".join(result.messages)
+
+
+def test_alpha_below_the_null_resolution_is_inconclusive_not_a_pass():
+    # 1e5 replicates resolve p-values down to ~4 / 1e5; at alpha = 3e-5 no Monte Carlo
+    # layer can fail, so even a density off by a whole unit must not "pass"
+    shifted = mcflow.Transform(lambda x: x + 1, vectorized=True, name="shift")
+    r = validate(shifted, stats.norm.pdf, n=20_000, alpha=3e-5)
+    assert r.verdict == "inconclusive", r.summary()
+
+
+def test_branch_round_trip_only_uses_each_branch_on_its_interval():
+    # bins reaching below 0 must not inflate the exact floor of |x| (it stays 2e-8-sized)
+    absolute = mcflow.Transform(np.abs, vectorized=True, name="abs", inverse_branches=[
+        (lambda y: y, (0.0, math.inf)), (lambda y: -y, (0.0, math.inf))])
+
+    def too_heavy(y):
+        return np.where(y > 0, 2.002 * stats.norm.pdf(y), 0.0)
+
+    r = validate(absolute, too_heavy, n=10**5, bins=50, range=(-1.0, 4.0))
+    assert "exact" in r.failed_layers, r.summary()
+
+
+def test_claimed_cdf_is_not_evaluated_outside_the_support():
+    def cdf(y):
+        with np.errstate(all="ignore"):
+            return stats.norm.cdf(np.log(y))  # NaN below 0, as libraries give it
+
+    r = validate(transforms.Exp(), cdf=cdf, n=10**5, bins=50, range=(-1.0, 5.0))
+    assert r.verdict == "pass", r.summary()
