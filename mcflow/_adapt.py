@@ -168,9 +168,9 @@ def assemble(pieces: Pieces, *, use_cdf: bool, concurrent: bool) -> Case:
         notes.append(message)
         support = None
     inverse, ladj, iladj = pieces.inverse, pieces.forward_ladj, pieces.inverse_ladj
-    if inverse is not None and not _works(inverse, inside)[0]:
-        notes.append(f"the library's inverse fails ({_works(inverse, inside)[1]}): no exact "
-                     "layer")
+    inverse_works, why = _works(inverse, inside)
+    if inverse is not None and not inverse_works:
+        notes.append(f"the library's inverse fails ({why}): no exact layer")
         inverse = ladj = iladj = None
     if ladj is not None and not _works(ladj, x)[0]:
         ladj = None

@@ -105,12 +105,7 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
         "ad": ad_statistic(cells, probabilities),
     }
     pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
-    if (1 + len(STATISTICS)) / (null.replicates + 1.0) <= alpha_per_test:
-        combined = null.combined_pvalue({str(key): value for key, value in observed.items()})
-    else:
-        # The replicates cannot resolve a min-p this small (its floor is about
-        # (1 + 4) / (R + 1)): Bonferroni over the four statistics, valid at any R.
-        combined = min(1.0, len(STATISTICS) * min(pvalues.values()))
+    combined = null.combined_pvalue({str(key): value for key, value in observed.items()})
     statistics: dict[str, Any] = {
         "ks_statistic": observed["ks"], "ks_pvalue": pvalues["ks"],
         "ks_asymptotic_pvalue": kolmogorov_pvalue(observed["ks"], n),
@@ -123,13 +118,15 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
     impossible = np.flatnonzero((probabilities == 0) & (cells > 0))
     if impossible.size:
         statistics["impossible_cells"] = impossible.tolist()
-    floor = len(STATISTICS) / (null.replicates + 1.0)
-    if floor > alpha_per_test and combined > alpha_per_test:
+    # An observation beyond every replicate still shares its min-p with the (up to 4)
+    # replicates holding a column maximum: the combined p-value cannot go below this.
+    resolvable = (1 + len(STATISTICS)) / (null.replicates + 1.0)
+    if resolvable > alpha_per_test:
         statistics["unresolvable"] = True
         return LayerResult(
             name, "skipped",
             f"alpha per test {alpha_per_test:.2g} is below the smallest p-value "
-            f"{null.replicates:,} null replicates resolve ({floor:.2g}): this layer cannot "
+            f"{null.replicates:,} null replicates resolve ({resolvable:.2g}): this layer cannot "
             f"fail (smallest single p = {min(pvalues.values()):.2g}); use a larger alpha or "
             "fewer cases per check", statistics)
     if combined <= alpha_per_test:
