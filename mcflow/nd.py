@@ -80,6 +80,10 @@ class Case:
     mean, scale : float or array_like of d
         The base normal N(mean, diag(scale^2)).
     name : str, optional
+    library : str, optional
+        Where the flow comes from (set by the adapters, shown in reports).
+    notes : tuple of str
+        What an adapter could not use or had to change; copied into the result.
     """
 
     forward: Array
@@ -90,6 +94,8 @@ class Case:
     mean: Any = 0.0
     scale: Any = 1.0
     name: str | None = None
+    library: str | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.dim, bool) or not isinstance(self.dim, (int, np.integer)) \
@@ -107,6 +113,7 @@ class Case:
                                  f" for each of the {self.dim} coordinates, got {values}")
             object.__setattr__(self, what, values)
         object.__setattr__(self, "dim", int(self.dim))
+        object.__setattr__(self, "notes", tuple(str(note) for note in self.notes))
         if self.name is None:
             object.__setattr__(self, "name", getattr(self.forward, "__name__", "flow"))
 
@@ -125,6 +132,7 @@ class NdResult:
     counters: dict[str, int]
     seconds: dict[str, float]
     worst_x: np.ndarray | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()
 
     @property
     def failed_layers(self) -> tuple[str, ...]:
@@ -136,6 +144,7 @@ class NdResult:
         lines = [f"{self.verdict.upper()}: {self.name} (d = {self.dim}), n = {self.n:,}, "
                  f"seed = {self.seed}, alpha = {self.alpha:g}"]
         lines += [f"  [{layer.name}] {layer.status}: {layer.message}" for layer in self.layers]
+        lines += [f"  note: {note}" for note in self.warnings]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +156,7 @@ class NdResult:
             "layers": [layer.to_dict() for layer in self.layers],
             "counters": self.counters, "seconds": self.seconds,
             "worst_x": None if self.worst_x is None else self.worst_x.tolist(),
+            "warnings": list(self.warnings),
         }, default=float))
 
     def report(self, directory: str | Path) -> Path:
@@ -238,7 +248,7 @@ def validate(case: Case, n: int = 10**7, alpha: float = 0.01, seed: int | None =
     verdict = ("fail" if any(layer.status == "fail" for layer in found) else
                "inconclusive" if any(layer.status == "skipped" for layer in found) else "pass")
     return NdResult(verdict, str(case.name), d, n, seed, alpha, tuple(found), counters, seconds,
-                    pointwise.worst_x)
+                    pointwise.worst_x, case.notes)
 
 
 @dataclass(frozen=True)
