@@ -43,7 +43,8 @@ test: $(STAMP)
 # distrax and flowjax installed (in `make test` these tests skip without them).
 test-adapters: $(ADAPTERS_STAMP)
 	$(ADAPTERS_VENV)/bin/python -m pytest -m "slow or not slow" -p no:cacheprovider \
-		tests/test_adapters.py tests/test_real_libraries.py tests/test_readme_adapters.py
+		tests/test_adapters.py tests/test_real_libraries.py tests/test_readme_adapters.py \
+		tests/test_nd_adapters.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,ops

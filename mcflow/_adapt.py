@@ -5,7 +5,8 @@ sampling path applied to given base draws, the inverse and log-Jacobians when
 the library has them, ``exp(log_prob)``, the CDF when it has one) and the base
 normal's mu and sigma; :func:`assemble` makes the :class:`Case`, probing each
 optional piece once so that a piece the library does not implement is left
-out with a note instead of failing mid-run.
+out with a note instead of failing mid-run.  :func:`probe_rows` does the same
+for the pieces of a d-dimensional case (``mcflow._nd_torch``, ``mcflow._nd_jax``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from mcflow.case import Case
 from mcflow.transform import Transform
 
 __all__ = ["PROMOTED_RTOL", "Pieces", "assemble", "bounds_of", "check_dtype", "fingerprint",
-           "float32_rtol",
-           "probe_points", "promoted_note", "require"]
+           "float32_rtol", "probe_points", "probe_rows", "promoted_note",
+           "promoted_rows_note", "require"]
 
 Array = Callable[[np.ndarray], Any]
 #: Points of the base normal the adapters probe the library at (its quantiles).
@@ -138,8 +139,12 @@ class Pieces:
     notes: tuple[str, ...] = ()
 
 
-def _works(function: Array | None, values: np.ndarray) -> tuple[bool, str]:
-    """Call an optional piece once; say whether the library implements it."""
+def _works(function: Array | None, values: np.ndarray, size: int | None = None
+           ) -> tuple[bool, str]:
+    """Call an optional piece once; say whether the library implements it.
+
+    The output must have ``size`` values (default: as many as ``values``).
+    """
     if function is None:
         return False, "not provided"
     try:
@@ -147,7 +152,7 @@ def _works(function: Array | None, values: np.ndarray) -> tuple[bool, str]:
             out = np.asarray(function(values.copy()), dtype=np.float64)
     except _UNSUPPORTED as error:
         return False, f"{type(error).__name__}: {str(error).strip()[:120] or 'no message'}"
-    return out.size == values.size, "wrong shape"
+    return out.size == (values.size if size is None else size), "wrong shape"
 
 
 def assemble(pieces: Pieces, *, use_cdf: bool, concurrent: bool) -> Case:
@@ -200,6 +205,42 @@ def assemble(pieces: Pieces, *, use_cdf: bool, concurrent: bool) -> Case:
 PROMOTED_RTOL = 4 * _FLOAT32_ROUNDING
 
 
+def probe_rows(library: str, name: str, forward: Array, log_prob: Array, inverse: Array | None,
+               log_det: Array | None, x: np.ndarray) -> tuple[Array | None, Array | None,
+                                                            list[str]]:
+    """Probe a d-dimensional case's pieces once at base draws ``x`` (rows); keep those that work.
+
+    Returns the inverse and ``log|det dT/dx|`` that the library implements
+    (None where it does not) and a note for each piece left out.  A
+    ``log_prob`` that cannot be evaluated at the library's own samples is a
+    TypeError: there is no claim to test.
+    """
+    with np.errstate(all="ignore"):
+        y = np.asarray(forward(x.copy()), dtype=np.float64)
+    inside = y[np.all(np.isfinite(y), axis=1)]
+    usable, why = _works(log_prob, inside, inside.shape[0])
+    if not usable:
+        raise TypeError(f"{name}: the library cannot evaluate log_prob at its own samples "
+                        f"({why}); a transform with no inverse (numpyro's "
+                        "BlockNeuralAutoregressiveTransform) has a log_prob only for cached "
+                        "samples: write mcflow.nd.Case(forward, log_prob, dim) by hand")
+    notes = []
+    if inverse is None:
+        notes.append(f"{library} gives no inverse for this distribution: no round-trip check")
+    else:
+        usable, why = _works(inverse, inside)
+        if not usable:
+            notes.append(f"the library's inverse fails ({why}): no round-trip check")
+            inverse = None
+    usable, why = _works(log_det, x, x.shape[0])
+    if not usable:
+        notes.append(f"no log-det from the library ({why}): the pointwise layer uses the "
+                     "finite-difference Jacobian alone, and cannot say whether a failure is in "
+                     "the log-det or in the density path")
+        log_det = None
+    return inverse, log_det, notes
+
+
 def promoted_note(pieces: Pieces, how: str) -> None:
     """Record that float32 parameters were promoted, and grant their rounding."""
     pieces.pdf_rtol = max(pieces.pdf_rtol or 0.0, PROMOTED_RTOL)
@@ -208,6 +249,14 @@ def promoted_note(pieces: Pieces, how: str) -> None:
         f"library derived from them in float32 keep float32 rounding, so the sample-free "
         f"layers allow {PROMOTED_RTOL:.1e} relative (build it in float64, {how}, for "
         "mcflow's float64 floor)"))
+
+
+def promoted_rows_note(how: str) -> str:
+    """Return the note of a d-dimensional case whose float32 parameters were promoted."""
+    return ("the distribution's parameters were float32: promoted to float64; constants the "
+            "library derived from them in float32 keep float32 rounding (~1e-7 relative), "
+            f"which the pointwise layer's float64 tolerance would flag: build it in float64, "
+            f"{how}, if that layer fails by that much")
 
 
 def warn_float32(library: str, why: str) -> None:

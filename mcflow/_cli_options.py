@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,6 +81,8 @@ def _seed(text: str) -> int | str:
     if text == AUTO_SEED:
         return AUTO_SEED
     if text == "random":  # drawn here so the summary prints a seed that reproduces the run
+        import secrets  # only here: it would add to every start-up
+
         return secrets.randbits(_RANDOM_SEED_BITS)
     try:
         value = int(text.replace("_", ""))

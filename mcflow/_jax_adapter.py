@@ -1,6 +1,8 @@
 """``from_jax``: numpyro, distrax and flowjax distributions as mcflow cases.
 
-What is taken from the library, for a 1-D distribution over a normal base:
+What is taken from the library, for a 1-D distribution over a normal base (event
+shape ``(d,)``, d >= 2: an :class:`mcflow.nd.Case`, built by :mod:`mcflow._nd_jax`
+from the same float64 copy and the same sampling path):
 
 * **forward**: the library's sampling path on mcflow's base draws: numpyro's
   ``TransformedDistribution.sample`` and distrax's ``Transformed.sample`` run
@@ -21,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +42,9 @@ from mcflow._adapt import (
 )
 from mcflow.case import Case
 
+if TYPE_CHECKING:
+    from mcflow._nd_case import Case as NdCase
+
 __all__ = ["from_jax"]
 
 _SUPPORTED = ("a numpyro TransformedDistribution, a distrax Transformed or a flowjax "
@@ -49,8 +54,8 @@ _MIN_BUCKET = 1024
 
 
 def from_jax(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str | None = None,
-             concurrent: bool = False) -> Case:
-    """Make a :class:`~mcflow.Case` of a 1-D JAX distribution: one line to validate it.
+             concurrent: bool = False) -> Case | NdCase:
+    """Make a :class:`~mcflow.Case` of a JAX distribution: one line to validate it.
 
     Parameters
     ----------
@@ -59,24 +64,32 @@ def from_jax(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str |
         ``Independent(Normal)``), a distrax ``Transformed`` over ``Normal``, or
         a flowjax ``Transformed`` over ``Normal`` / ``StandardNormal`` (a
         flowjax flow such as ``masked_autoregressive_flow(key, base_dist=
-        Normal(jnp.zeros(1)))``).  Shape ``()`` or ``(1,)``.
+        Normal(jnp.zeros(1)))``).  Shape ``()`` or ``(1,)``; or event shape
+        ``(d,)``, d >= 2, batch shape ``()``, over a diagonal normal base
+        (numpyro ``Normal(...).to_event(1)`` or a diagonal ``MultivariateNormal``,
+        distrax ``MultivariateNormalDiag`` or ``Independent(Normal)``, flowjax
+        ``StandardNormal((d,))`` or ``Normal``): a d-dimensional case.
     dtype : {"float64", "float32"}
         float64 (default): calls run with ``jax.enable_x64(True)`` on a copy
-        with float64 leaves.  float32: the claim as JAX computes it in
-        float32, with its measured float32 resolution stated in the result.
+        with float64 leaves.  float32 (1-D only): the claim as JAX computes it
+        in float32, with its measured float32 resolution stated in the result.
     cdf : bool, default True
-        Test the library's ``cdf`` too, when it implements one.
+        Test the library's ``cdf`` too, when it implements one (1-D).
     name : str, optional
         Shown in reports (default: library and class names).
     concurrent : bool, default False
-        Call the library from several threads at once.  Off by default: XLA
-        already runs each call on all cores, and worker threads on top were
-        measured 3.6x slower (``bench/adapter_throughput.py``).
+        Call the library from several threads at once (1-D).  Off by default:
+        XLA already runs each call on all cores, and worker threads on top
+        were measured 3.6x slower (``bench/adapter_throughput.py``).
 
     Returns
     -------
-    Case
-        ``mcflow.validate(case)`` runs it.
+    Case or nd.Case
+        A 1-D distribution: a :class:`~mcflow.Case`, that ``mcflow.validate(case)``
+        runs.  Event shape ``(d,)``, d >= 2: an :class:`mcflow.nd.Case`
+        (``forward``, ``log_prob``, ``inverse`` and ``log_abs_det_jacobian``
+        from the library, ``mean`` and ``scale`` from its base, ``notes``),
+        that ``mcflow.nd.validate(case)`` runs (:mod:`mcflow._nd_jax`).
     """
     jax = require("jax", "jax")
     precision = check_dtype(dtype)
@@ -85,6 +98,14 @@ def from_jax(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str |
         raise TypeError(f"from_jax takes {_SUPPORTED}; got {type(dist).__name__}"
                         + (" (a torch object: use mcflow.from_torch)" if library in
                            ("torch", "pyro", "zuko", "nflows") else ""))
+    with jax.enable_x64(True):  # distrax builds arrays of its dtype to infer shapes
+        dim = _dimension(library, dist)
+    if dim:  # event shape (d,), d >= 2: a d-dimensional case
+        from mcflow._nd_jax import jax_case
+
+        model, narrowed = _promoted(jax, dist, "float64")
+        return jax_case(jax, library, model, _sampler(jax, library, model), dim=dim,
+                        narrowed=narrowed, precision=precision, name=name)
     pieces = _pieces(jax, library, dist, precision)
     if precision == "float32":
         reference = _pieces(jax, library, dist, "float64")
@@ -178,9 +199,38 @@ def _pieces(jax: Any, library: str, dist: Any, precision: str) -> Pieces:
 
 
 def _shape_message(shape: tuple[int, ...]) -> str:
-    return (f"mcflow validates 1-D distributions (shape () or (1,)); got shape {shape}. For a "
-            "multivariate flow use mcflow.nd.Case(forward, log_prob, dim) and "
-            "mcflow.nd.validate; for a batch, validate one element at a time")
+    return (f"from_jax takes a distribution of shape () or (1,), or of event shape (d,) and "
+            f"batch shape (); got shape {shape} (batch and event shapes together). For a "
+            "batch, validate one element at a time (a base of batch shape (d,) under "
+            "elementwise transforms is a batch: base.to_event(1) or Independent makes it one "
+            "distribution of event shape (d,)); for other event shapes, flatten the event or "
+            "write mcflow.nd.Case(forward, log_prob, dim) by hand")
+
+
+def _dimension(library: str, dist: Any) -> int:
+    """Return d for event shape ``(d,)``, d >= 2, batch shape ``()``; else 0 (the 1-D path)."""
+    if library == "flowjax":
+        batch, event = (), tuple(getattr(dist, "shape", ()))
+    else:
+        batch = tuple(getattr(dist, "batch_shape", ()))
+        event = tuple(getattr(dist, "event_shape", ()))
+    return event[0] if batch == () and len(event) == 1 and event[0] >= 2 else 0
+
+
+def _sampler(jax: Any, library: str, dist: Any) -> Callable[[Any], Any]:
+    """Return the library's sampling path on given base draws, as the 1-D pieces replay it."""
+    if library == "flowjax":
+        return lambda x: jax.vmap(dist.bijection.transform)(x)
+
+    def forward(x: Any) -> Any:  # the base replayed: sample() returns the draws
+        clone = copy.copy(dist)
+        if library == "numpyro":
+            clone.base_dist = _Stub(dist.base_dist, x)
+            return clone.sample(None, (x.shape[0],))
+        clone._distribution = _Stub(dist.distribution, x)
+        return clone.sample(seed=0, sample_shape=(x.shape[0],))
+
+    return forward
 
 
 def _one_dimensional(shape: tuple[int, ...]) -> tuple[int, ...]:

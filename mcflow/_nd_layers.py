@@ -29,13 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from scipy.special import ndtri
 
+from mcflow._nd_case import design_points
 from mcflow._nd_jacobian import reference_log_det
 from mcflow.result import LayerResult
 
-__all__ = ["BATCHES", "base_log_pdf", "design_points", "normalisation_layer",
-           "pointwise_layer", "structure_layer"]
+__all__ = ["BATCHES", "Weights", "base_log_pdf", "design_points", "normalisation_layer",
+           "pointwise_layer", "structure_layer", "tail_size"]
 
 #: Batch means of the normalisation's t-test: batches of >= 150 rows at n = 1e4.
 BATCHES = 64
@@ -53,17 +53,6 @@ def base_log_pdf(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarr
     """``log N(x; mean, diag(scale^2))`` of each row."""
     z = (x - mean) / scale
     return -0.5 * (z * z).sum(axis=1) - np.log(scale).sum() - 0.5 * x.shape[1] * _LOG_2PI
-
-
-def design_points(dim: int, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Scrambled Sobol points at 1x and 2x sigma, and per-axis points at +-3, 5, 8 sigma."""
-    sobol = stats.qmc.Sobol(dim, scramble=True, seed=0).random(256)
-    bulk = ndtri(np.clip(sobol, 1e-12, 1 - 1e-12))
-    tails = np.zeros((6 * dim, dim))
-    for axis in range(dim):
-        for index, value in enumerate((3.0, -3.0, 5.0, -5.0, 8.0, -8.0)):
-            tails[6 * axis + index, axis] = value
-    return mean + scale * np.concatenate([bulk, 2.0 * bulk, tails])
 
 
 def _tolerance(error: np.ndarray, *terms: np.ndarray) -> np.ndarray:
@@ -173,27 +162,37 @@ def pointwise_layer(forward: Callable[[np.ndarray], np.ndarray],
     return Pointwise(LayerResult("pointwise", "fail", message, statistics), worst)
 
 
-def _batch_means(values: np.ndarray, batches: int) -> np.ndarray:
-    size = values.shape[0] // batches
-    return values[: size * batches].reshape(batches, size, -1).mean(axis=1)
+def tail_size(count: int) -> int:
+    """Return how many of the largest weights the Pareto fit may use (3 sqrt(count), + 1)."""
+    return int(3 * np.sqrt(count)) + 1
 
 
-def normalisation_layer(log_q_at_proposal: np.ndarray, log_r: np.ndarray, alpha: float
+@dataclass(frozen=True)
+class Weights:
+    """What the normalisation layer needs of the importance weights, accumulated in blocks."""
+
+    batch_means: np.ndarray
+    total: float
+    squares: float
+    positive: int
+    largest: np.ndarray  # ascending, at most tail_size(count)
+    count: int
+    nan_log_q: int
+
+
+def normalisation_layer(weights: Weights, alpha: float, proposal: str = "the proposal"
                         ) -> LayerResult:
     r"""``Z = E_r[q/r]`` against 1: a t-test on batch means, with weight diagnostics."""
-    with np.errstate(all="ignore"):
-        log_w = np.where(np.isnan(log_q_at_proposal), -np.inf, log_q_at_proposal) - log_r
-        w = np.exp(log_w)
-    means = _batch_means(w[:, None], BATCHES)[:, 0]
-    z_hat, se = float(means.mean()), float(means.std(ddof=1) / np.sqrt(BATCHES))
-    ess = float(w.sum() ** 2 / (w * w).sum()) if np.any(w > 0) else 0.0
-    k_hat = _pareto_k(w)
+    means = weights.batch_means
+    z_hat, se = float(means.mean()), float(means.std(ddof=1) / np.sqrt(means.size))
+    ess = weights.total**2 / weights.squares if weights.squares > 0 else 0.0
+    k_hat = _pareto_k(weights.largest, weights.positive)
     t = (z_hat - 1.0) / se if se > 0 else (0.0 if z_hat == 1.0 else np.inf)
-    pvalue = float(2 * stats.t.sf(abs(t), BATCHES - 1))
+    pvalue = float(2 * stats.t.sf(abs(t), means.size - 1))
     statistics = {"z": z_hat, "standard_error": se, "pvalue": pvalue, "ess": ess,
-                  "pareto_k": k_hat, "proposal_samples": int(w.size),
-                  "nan_log_q": int(np.isnan(log_q_at_proposal).sum())}
-    text = f"integral of q = {z_hat:.5f} +- {se:.1e} (p = {pvalue:.3g})"
+                  "pareto_k": k_hat, "proposal_samples": weights.count,
+                  "nan_log_q": weights.nan_log_q, "proposal": proposal}
+    text = f"integral of q = {z_hat:.5f} +- {se:.1e} (p = {pvalue:.3g}; draws from {proposal})"
     # Heavy-tailed weights make both the estimate and its standard error unreliable
     # (typically too small): no verdict either way, whatever the p-value says.
     if not (k_hat <= _MAX_K_HAT and ess >= _MIN_ESS):
@@ -207,14 +206,13 @@ def normalisation_layer(log_q_at_proposal: np.ndarray, log_r: np.ndarray, alpha:
     return LayerResult("normalisation", "pass", f"{text}: consistent with 1", statistics)
 
 
-def _pareto_k(w: np.ndarray) -> float:
+def _pareto_k(largest: np.ndarray, positive: int) -> float:
     """Generalized-Pareto shape of the largest weights (Vehtari et al.'s k-hat)."""
-    positive = np.sort(w[w > 0])
-    tail = min(positive.size // 5, int(3 * np.sqrt(positive.size)))
+    tail = min(positive // 5, int(3 * np.sqrt(positive)))
     if tail < 20:
         return np.inf
-    threshold = positive[-tail - 1]
-    excess = positive[-tail:] - threshold
+    threshold = largest[-tail - 1]
+    excess = largest[-tail:] - threshold
     if not np.any(excess > 0):
         return 0.0
     shape, _, _ = stats.genpareto.fit(excess, floc=0.0)

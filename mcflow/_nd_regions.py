@@ -56,9 +56,11 @@ class Regions:
     def members(self, y: np.ndarray) -> np.ndarray:
         """``(m, K)`` booleans: row i in region k (non-finite rows in none)."""
         z = (y - self.centre) @ self.whitening.T
-        squared = ((z[:, None, :] - self.centres[None]) ** 2).sum(axis=2)
-        balls = squared <= self.radius**2
         distance = (z * z).sum(axis=1)
+        # |z - c|^2 = |z|^2 - 2 z.c + |c|^2: one (m, d) x (d, K) product, no (m, K, d) array
+        squared = distance[:, None] - 2.0 * (z @ self.centres.T) \
+            + (self.centres * self.centres).sum(axis=1)[None]
+        balls = squared <= self.radius**2
         shell = (distance > self.radius**2) & (distance <= self.outer**2)
         inside = np.column_stack([balls, shell])
         return inside & np.all(np.isfinite(y), axis=1)[:, None]

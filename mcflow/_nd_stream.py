@@ -41,8 +41,15 @@ def rows(seed: int, stream: str, first: int, stop: int, dim: int) -> np.ndarray:
     values = (stop - first) * dim
     out = np.empty(values)
     chunk = first * dim // CHUNK_SIZE
-    _kernels.normals_chunks(_key(seed, stream), chunk, chunk + -(-values // CHUNK_SIZE),
-                            first * dim + values, 0.0, 1.0, out, numba.get_num_threads())
+    # One thread: a block is a few milliseconds of draws, and an idle OpenMP team
+    # spinning after it slows the user's flow and NumPy's BLAS on the same cores.
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        _kernels.normals_chunks(_key(seed, stream), chunk, chunk + -(-values // CHUNK_SIZE),
+                                first * dim + values, 0.0, 1.0, out, 1)
+    finally:
+        numba.set_num_threads(previous)
     return out.reshape(stop - first, dim)
 
 

@@ -1,6 +1,8 @@
 """``from_torch``: torch.distributions, pyro, zuko and nflows distributions as mcflow cases.
 
-What is taken from the library, for a 1-D distribution over a normal base:
+What is taken from the library, for a 1-D distribution over a normal base (event
+shape ``(d,)``, d >= 2: an :class:`mcflow.nd.Case`, built by :mod:`mcflow._nd_torch`
+from the same copy and the same replayed sampling path):
 
 * **forward**: the library's own sampling path, replayed on mcflow's base
   draws (the base distribution is swapped for one that returns them, and the
@@ -25,7 +27,7 @@ import math
 import sys
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +46,9 @@ from mcflow._adapt import (
 )
 from mcflow.case import Case
 
+if TYPE_CHECKING:
+    from mcflow._nd_case import Case as NdCase
+
 __all__ = ["from_torch"]
 
 _SUPPORTED = ("torch.distributions.TransformedDistribution over a Normal base (pyro's too), "
@@ -51,8 +56,8 @@ _SUPPORTED = ("torch.distributions.TransformedDistribution over a Normal base (p
 
 
 def from_torch(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str | None = None,
-               concurrent: bool = False) -> Case:
-    """Make a :class:`~mcflow.Case` of a 1-D torch distribution: one line to validate it.
+               concurrent: bool = False) -> Case | NdCase:
+    """Make a :class:`~mcflow.Case` of a torch distribution: one line to validate it.
 
     Parameters
     ----------
@@ -62,39 +67,55 @@ def from_torch(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str
         (nested ones are flattened), a zuko flow (``zuko.flows.NSF(1)``, called
         without context) or ``NormalizingFlow``, or an nflows ``Flow`` over
         ``StandardNormal([1])`` / ``DiagonalNormal``.  Event shape ``()`` or
-        ``(1,)``, batch shape ``()``.
+        ``(1,)``, batch shape ``()``; or event shape ``(d,)``, d >= 2, over a
+        diagonal normal base (a ``MultivariateNormal`` base must have a
+        diagonal covariance): a d-dimensional case.
     dtype : {"float64", "float32"}
         float64 (default): a copy of the distribution is promoted to float64
         (a warning says so if the library still computes in float32).
-        float32: the claim is tested as the library computes it in float32,
-        and the result states the float32 resolution, measured against the
-        float64 copy.
+        float32 (1-D only): the claim is tested as the library computes it in
+        float32, and the result states the float32 resolution, measured
+        against the float64 copy.
     cdf : bool, default True
-        Test the library's ``cdf`` too, when it implements one.
+        Test the library's ``cdf`` too, when it implements one (1-D).
     name : str, optional
         Shown in reports (default: library and class names).
     concurrent : bool, default False
-        Call the library from several threads at once.  Off by default: torch
-        already runs each call on all cores, and worker threads on top were
-        measured 1.7-2.4x slower (``bench/adapter_throughput.py``).
+        Call the library from several threads at once (1-D).  Off by default:
+        torch already runs each call on all cores, and worker threads on top
+        were measured 1.7-2.4x slower (``bench/adapter_throughput.py``).
 
     Returns
     -------
-    Case
-        ``mcflow.validate(case)`` runs it; ``case.notes`` lists what the
-        library did not provide (no inverse, no CDF).
+    Case or nd.Case
+        A 1-D distribution: a :class:`~mcflow.Case`, that ``mcflow.validate(case)``
+        runs; ``case.notes`` lists what the library did not provide (no
+        inverse, no CDF).  Event shape ``(d,)``, d >= 2: an
+        :class:`mcflow.nd.Case` (``forward``, ``log_prob``, ``inverse`` and
+        ``log_abs_det_jacobian`` from the library, ``mean`` and ``scale`` from
+        its base, ``notes``), that ``mcflow.nd.validate(case)`` runs.
 
     Notes
     -----
     The density is ``p_Y(y) = exp(log_prob(y))``; the forward map is the
-    library's sampling path applied to X ~ N(mu, sigma), with mu and sigma
-    read off the base distribution.
+    library's sampling path applied to X ~ N(mu, sigma) (d-dimensional:
+    N(mean, diag(scale^2))), with the base's parameters read off the base
+    distribution (:mod:`mcflow._nd_torch`).
     """
     torch = require("torch", "torch")
     precision = check_dtype(dtype)
     kind, model = _recognise(torch, dist)
     promoted, narrowed = _copy_to(torch, kind, model, torch.float64)
     narrowed = narrowed and kind != "zuko-lazy"  # built after promotion: nothing float32 left
+    dim = _dimension(torch, kind, promoted)
+    if dim:  # event shape (d,), d >= 2: a d-dimensional case
+        from mcflow._nd_torch import torch_case
+
+        kind = "zuko" if kind == "zuko-lazy" else kind
+        _no_validation(promoted)
+        return torch_case(torch, kind, promoted, _Replay(torch, promoted, _BASE[kind]).sample,
+                          dim=dim, library=_library_of(promoted), narrowed=narrowed,
+                          precision=precision, name=name)
     tested = promoted if precision == "float64" else \
         _copy_to(torch, kind, model, torch.float32)[0]
     kind = "zuko" if kind == "zuko-lazy" else kind
@@ -250,6 +271,21 @@ def _fingerprint(torch: Any, model: Any) -> str:
 # -- the pieces ------------------------------------------------------------------------------
 
 
+#: Where each kind of model keeps its base distribution.
+_BASE = {"transformed": "base_dist", "zuko": "base", "nflows": "_distribution"}
+
+
+def _dimension(torch: Any, kind: str, model: Any) -> int:
+    """Return d for event shape ``(d,)``, d >= 2, batch shape ``()``; else 0 (the 1-D path)."""
+    if kind == "nflows":
+        batch, event = (), tuple(getattr(model._distribution, "_shape", ()))
+    elif isinstance(model, torch.distributions.Distribution):
+        batch, event = tuple(model.batch_shape), tuple(model.event_shape)
+    else:
+        return 0
+    return event[0] if batch == () and len(event) == 1 and event[0] >= 2 else 0
+
+
 def _shape_of(dist: Any) -> tuple[int, ...]:
     """Batch and event shape together: () or (1,) for a 1-D distribution, else a ValueError."""
     shape = tuple(dist.batch_shape) + tuple(dist.event_shape)
@@ -272,10 +308,12 @@ def _normal_of(torch: Any, base: Any) -> tuple[float, float, tuple[int, ...]]:
 
 
 def _shape_message(batch: tuple[int, ...], event: tuple[int, ...]) -> str:
-    return (f"mcflow validates 1-D distributions (event shape () or (1,), batch shape ()); "
-            f"got batch shape {batch} and event shape {event}. For a multivariate flow use "
-            "mcflow.nd.Case(forward, log_prob, dim) and mcflow.nd.validate; for a batch, "
-            "validate one element at a time")
+    return (f"from_torch takes a distribution of event shape (), (1,) or (d,) and batch shape "
+            f"(); got batch shape {batch} and event shape {event}. For a batch, validate one "
+            "element at a time (a Normal of batch shape (d,) under elementwise transforms is "
+            "a batch: Independent(base, 1) makes it one distribution of event shape (d,)); for "
+            "other event shapes, flatten the event (a ReshapeTransform) or write "
+            "mcflow.nd.Case(forward, log_prob, dim) by hand")
 
 
 def _flatten(torch: Any, dist: Any) -> tuple[Any, list[Any]]:

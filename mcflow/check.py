@@ -14,13 +14,18 @@ from dataclasses import dataclass, field
 from traceback import format_exception
 from typing import Any
 
+from mcflow._nd_case import Case as NdCase
 from mcflow.config import CheckConfig, ConfigError
+from mcflow.nd import NdResult
+from mcflow.nd import validate as nd_validate
 from mcflow.result import SCHEMA_VERSION, ValidationResult
 from mcflow.specs import parse_pdf, parse_transform
 from mcflow.validation import validate
 
 __all__ = ["CaseError", "CheckOutcome", "run_check"]
 
+#: Config options a d-dimensional case takes (the rest are 1-D binning and base options).
+_ND_OPTIONS = frozenset({"n", "seed"})
 #: Verdicts from worst to best; the combined verdict is the worst case's.
 VERDICT_ORDER = ("error", "fail", "inconclusive", "pass")
 
@@ -63,7 +68,7 @@ class CheckOutcome:
     """
 
     names: tuple[str, ...]
-    results: tuple[ValidationResult, ...]
+    results: tuple[ValidationResult | NdResult, ...]
     alpha: float
     seconds: float
     errors: Mapping[str, CaseError] = field(default_factory=dict)
@@ -92,6 +97,10 @@ class CheckOutcome:
             r = by_name.get(name)
             if r is None:
                 rows.append((name, "ERROR", *["-"] * (len(header) - 2)))
+                continue
+            if isinstance(r, NdResult):  # d-dimensional: its layers say more than a row
+                rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"d = {r.dim}",
+                             *["-"] * (len(header) - 5), f"{r.seconds['total']:.1f}"))
                 continue
             rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"{r.combined_pvalue:.3g}",
                          f"{r.l1:.2e}", f"{r.ks_pvalue:.3g}", f"{r.l1_pvalue:.3g}",
@@ -124,10 +133,19 @@ class CheckOutcome:
 
 def _resolve(config: CheckConfig) -> list[tuple[Any, Any]]:
     """Resolve every spec (and support) first: a typo fails before hours of sampling."""
-    resolved = []
+    resolved: list[tuple[Any, Any]] = []
     for case in config.cases:
         try:
             transform = parse_transform(case.transform)
+            if isinstance(transform, NdCase):
+                one_d = sorted(set(case.options) - _ND_OPTIONS) + \
+                    (["support"] if case.support is not None else []) + \
+                    (["pdf"] if case.pdf else [])
+                if one_d:
+                    raise ValueError(f"{', '.join(one_d)}: 1-D options, but "
+                                     f"{case.transform} is a {transform.dim}-dimensional flow")
+                resolved.append((transform, None))
+                continue
             if case.support is not None:
                 transform = transform.with_support(case.support)
             resolved.append((transform, parse_pdf(case.pdf) if case.pdf else None))
@@ -169,7 +187,7 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
     per_case_alpha = config.alpha / len(config.cases)
     resolved = _resolve(config)
     names: list[str] = []
-    results: list[ValidationResult] = []
+    results: list[ValidationResult | NdResult] = []
     errors: dict[str, CaseError] = {}
     total = sum(float(case.options.get("n", 10**7)) for case in config.cases)
     done_before = 0.0
@@ -185,8 +203,13 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
                 progress(int(offset + done), int(total))
 
         try:
-            result = validate(transform, pdf, alpha=per_case_alpha, threads=threads,
-                              progress=report, client=client, **case.options)
+            if isinstance(transform, NdCase):
+                result: ValidationResult | NdResult = nd_validate(
+                    transform, alpha=per_case_alpha, progress=report, client=client,
+                    **case.options)
+            else:
+                result = validate(transform, pdf, alpha=per_case_alpha, threads=threads,
+                                  progress=report, client=client, **case.options)
         except (Exception, SystemExit) as error:  # user code: recorded, the others still run
             errors[case.name] = CaseError.from_exception(case.name, error)
             if isinstance(error, ClusterError):

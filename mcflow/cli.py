@@ -128,8 +128,10 @@ def _write_outputs(args: argparse.Namespace, payload: dict[str, Any], write_repo
 
 
 def _run_validate(args: argparse.Namespace) -> int:
+    from mcflow.case import Case
     from mcflow.reporting import write_report
     from mcflow.specs import parse_pdf, parse_transform
+    from mcflow.transform import Transform
     from mcflow.validation import validate
 
     check_output_paths(args)
@@ -138,6 +140,8 @@ def _run_validate(args: argparse.Namespace) -> int:
     if args.range is not None and args.bins is None:
         raise UsageError("--range needs --bins")
     transform = parse_transform(args.spec)
+    if not isinstance(transform, (Transform, Case)):  # a d-dimensional nd.Case
+        return _run_validate_nd(args, transform)
     pdf = parse_pdf(args.pdf) if args.pdf else None
     if args.support is not None:
         try:
@@ -159,10 +163,42 @@ def _run_validate(args: argparse.Namespace) -> int:
     return EXIT_CODES[result.verdict]
 
 
+def _run_validate_nd(args: argparse.Namespace, case: Any) -> int:
+    """``mcflow validate`` of a d-dimensional case: :func:`mcflow.nd.validate`."""
+    import numba
+
+    from mcflow import nd
+
+    given = [flag for flag, value in (("--pdf", args.pdf), ("--support", args.support),
+                                      ("--bins", args.bins), ("--range", args.range),
+                                      ("--tolerance", args.tolerance), ("--mu", args.mu),
+                                      ("--sigma", args.sigma)) if value is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: 1-D options, but {args.spec} is a "
+                         f"{case.dim}-dimensional flow (its log_prob is the claim, its base "
+                         "gives mean and scale)")
+    previous = numba.get_num_threads()
+    try:
+        if args.threads is not None:
+            numba.set_num_threads(args.threads)
+        with _dask_client(args) as client, \
+                _progress_bar(_show_progress(args.quiet), str(case.name)) as progress:
+            result = nd.validate(case, n=args.n, alpha=args.alpha, seed=args.seed,
+                                 client=client, progress=progress)
+    finally:
+        numba.set_num_threads(previous)
+    if not args.quiet:
+        print(result.summary())
+    _write_outputs(args, result.to_dict(), lambda folder: result.report(folder) / "summary.md")
+    return EXIT_CODES[result.verdict]
+
+
 def _run_check(args: argparse.Namespace) -> int:
     from mcflow.check import run_check
     from mcflow.config import load_config
+    from mcflow.nd import NdResult
     from mcflow.reporting import write_report
+    from mcflow.result import ValidationResult
 
     check_output_paths(args)
     config = load_config(args.file)
@@ -177,9 +213,16 @@ def _run_check(args: argparse.Namespace) -> int:
         print(f"mcflow: error: case {error.name!r} could not run: {error.line()}",
               file=sys.stderr)
     errors = {name: error.line() for name, error in outcome.errors.items()}
-    _write_outputs(args, outcome.to_dict(), lambda folder: write_report(
-        list(outcome.results), folder, names=list(outcome.names),
-        title=f"mcflow check: {config.source}", errors=errors))
+
+    def report(folder: Path) -> Path:
+        pairs = list(zip(outcome.names, outcome.results, strict=True))
+        one_d = [(name, r) for name, r in pairs if isinstance(r, ValidationResult)]
+        return write_report([r for _, r in one_d], folder, names=[name for name, _ in one_d],
+                            title=f"mcflow check: {config.source}", errors=errors,
+                            nd_results={name: r for name, r in pairs
+                                        if isinstance(r, NdResult)})
+
+    _write_outputs(args, outcome.to_dict(), report)
     return EXIT_CODES[outcome.verdict]
 
 

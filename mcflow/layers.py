@@ -90,7 +90,7 @@ def _empty_cells_hint(cells: np.ndarray, probabilities: np.ndarray, edges: np.nd
 
 
 def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: NullDistribution,
-             alpha_per_test: float, against: str, edges: np.ndarray) -> LayerResult:
+             alpha_per_test: float, against: str, edges: np.ndarray | None) -> LayerResult:
     r"""Compare observed cells with ``probabilities`` against ``null``: one combined test.
 
     KS, L1, G and Anderson–Darling are computed; the layer fails when their
@@ -139,7 +139,8 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
         if impossible.size:
             message += (f"; {int(cells[impossible].sum())} samples fell where the {against} "
                         "put zero mass")
-        message += _empty_cells_hint(cells, probabilities, edges, against)
+        if edges is not None:  # 1-D cells: name the interval
+            message += _empty_cells_hint(cells, probabilities, edges, against)
         return LayerResult(name, "fail", message, statistics)
     return LayerResult(name, "pass",
                        f"consistent with the {against} (combined p = {combined:.3g})",

@@ -26,6 +26,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from mcflow._files import write_text_atomically
+from mcflow._nd_figures import report_parts
 from mcflow._version import __version__
 from mcflow.result import SCHEMA_VERSION, ValidationResult
 
@@ -36,33 +38,6 @@ _REPORT_FIGURE = re.compile(r"^(\d{2}-.+-fig\d-[a-z]+|overview)\.png$")
 _STAGING_PREFIX = ".mcflow-report-"
 #: A staging folder without a writer's pid (or on Windows) is stale after this long.
 _STALE_STAGING_SECONDS = 3600.0
-
-
-def write_text_atomically(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    Parameters
-    ----------
-    path : str or Path
-        Destination; its folder is created if needed.
-    text : str
-        Content (UTF-8).
-
-    Returns
-    -------
-    Path
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def environment() -> dict[str, Any]:
@@ -276,9 +251,9 @@ def _summary_markdown(title: str, names: Sequence[str], results: Sequence[Valida
     return "\n".join(lines)
 
 
-def _overall(results: Sequence[ValidationResult], errors: Mapping[str, str] | None = None
-             ) -> str:
-    verdicts = {r.verdict for r in results} | ({"error"} if errors else set())
+def _overall(results: Sequence[ValidationResult], errors: Mapping[str, str] | None = None,
+             more: set[str] | None = None) -> str:
+    verdicts = {r.verdict for r in results} | ({"error"} if errors else set()) | (more or set())
     for verdict in ("error", "fail", "inconclusive"):
         if verdict in verdicts:
             return verdict
@@ -337,6 +312,7 @@ def write_report(
     names: Sequence[str] | None = None,
     title: str = "mcflow validation report",
     errors: Mapping[str, str] | None = None,
+    nd_results: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the report of one or more validation results into ``directory``.
 
@@ -352,6 +328,8 @@ def write_report(
         Page title.
     errors : mapping of str to str, optional
         Cases that could not run: name to a one-line error, shown as ERROR.
+    nd_results : mapping of str to mcflow.nd.NdResult, optional
+        d-dimensional cases by name, each with its figure and layers.
 
     Returns
     -------
@@ -361,7 +339,8 @@ def write_report(
     from mcflow import figures
 
     errors = dict(errors or {})
-    if not results and not errors:
+    nd_results = dict(nd_results or {})
+    if not results and not errors and not nd_results:
         raise ValueError("results must hold at least one ValidationResult")
     names = list(names) if names is not None else [r.transform for r in results]
     if len(names) != len(results):
@@ -382,13 +361,16 @@ def write_report(
             figures.save_figure(figures.overview_figure(names, results),
                                 staging / "overview.png")
             overview = _image(staging, "overview.png", "overview")
-        overall = _overall(results, errors)
+        nd_sections, nd_rows, nd_cases, nd_verdicts = report_parts(nd_results, staging,
+                                                                   len(results))
+        overall = _overall(results, errors, nd_verdicts)
         error_sections, error_rows, error_cases = _error_parts(errors)
+        error_sections, error_rows = nd_sections + error_sections, nd_rows + error_rows
         index_html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>{html.escape(title)} <span class="badge {overall}">{overall.upper()}</span></h1>
-<p>{len(results) + len(errors)} case(s). The change of variables under test:
+<p>{len(results) + len(nd_results) + len(errors)} case(s). The change of variables under test:
 p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(mu, sigma).</p>
 {overview}{''.join(sections)}{error_sections}
 <h2>Environment</h2>{_table(list(env.items()), ("produced by", ""))}
@@ -400,7 +382,7 @@ p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(
                    "environment": env,
                    "cases": [{"name": name, **result.to_dict()}
                              for name, result in zip(names, results, strict=True)]
-                   + error_cases}
+                   + nd_cases + error_cases}
         (staging / "result.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         (staging / "index.html").write_text(index_html)
         # Publish: every file by an atomic rename, index.html last; then remove

@@ -12,7 +12,9 @@ A ``MODULE:OBJECT`` transform spec must resolve to one of:
   positional argument, defined outside the standard library: the forward map;
 - a subclass of :class:`~mcflow.Transform` constructible without arguments;
 - a factory marked with :func:`transform_factory` (the attribute
-  ``__mcflow_transform__ = True``), called without arguments, returning a Transform.
+  ``__mcflow_transform__ = True``), called without arguments, returning a Transform;
+- a d-dimensional :class:`mcflow.nd.Case` (or a marked factory returning one),
+  validated by :func:`mcflow.nd.validate`.
 
 Nothing else is ever called: ``sys:exit`` or ``os:abort`` are refused, not run.
 
@@ -20,7 +22,7 @@ Nothing else is ever called: ``sys:exit`` or ``os:abort`` are refused, not run.
 (or a zuko flow), or a factory marked with :func:`transform_factory` that
 returns one; it becomes a :class:`~mcflow.Case` through
 :func:`mcflow.from_torch` / :func:`mcflow.from_jax`, with its pdf, mu, sigma,
-CDF and support.
+CDF and support, or an ``nd.Case`` for a flow of event shape ``(d,)``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from mcflow._jax_adapter import from_jax
+from mcflow._nd_case import Case as NdCase
 from mcflow._torch_adapter import from_torch
 from mcflow.case import Case
 from mcflow.transform import Transform
@@ -167,7 +170,7 @@ def _one_positional_argument(function: Callable[..., Any]) -> bool:
     return len(positional) >= 1 and len(required) == 1 and required[0] is positional[0]
 
 
-def parse_transform(spec: str) -> Transform | Case:
+def parse_transform(spec: str) -> Transform | Case | NdCase:
     """Resolve a transform spec to a :class:`~mcflow.Transform` (or a library :class:`Case`).
 
     Parameters
@@ -179,8 +182,9 @@ def parse_transform(spec: str) -> Transform | Case:
 
     Returns
     -------
-    Transform or Case
-        A Case for the ``torch:`` and ``jax:`` forms.
+    Transform, Case or nd.Case
+        A Case for the ``torch:`` and ``jax:`` forms (an nd.Case for a
+        d-dimensional flow), an nd.Case where the object is one.
 
     Raises
     ------
@@ -215,11 +219,11 @@ def parse_transform(spec: str) -> Transform | Case:
     return _resolve_transform(load_object(spec, "transform"), spec)
 
 
-def _resolve_transform(target: Any, spec: str) -> Transform:
+def _resolve_transform(target: Any, spec: str) -> Transform | NdCase:
     """Turn the object a spec names into a Transform, calling only the documented forms."""
     from numba.core.registry import CPUDispatcher
 
-    if isinstance(target, Transform):
+    if isinstance(target, (Transform, NdCase)):
         return target
     build: Callable[[], Any]
     if inspect.isclass(target) and issubclass(target, Transform):
@@ -247,16 +251,16 @@ def _resolve_transform(target: Any, spec: str) -> Transform:
         raise SpecError(f"transform {spec!r}: {error}") from None
     except (Exception, SystemExit) as error:  # user code: never an exit code of its own
         raise _user_code_error("transform", spec, action, error) from None
-    if not isinstance(built, Transform):
+    if not isinstance(built, (Transform, NdCase)):
         raise SpecError(f"transform {spec!r}: the factory returned a {type(built).__name__}, "
-                        "not a mcflow.Transform")
+                        "not a mcflow.Transform (or an nd.Case)")
     return built
 
 
-_ADAPTERS: dict[str, Callable[..., Case]] = {"torch": from_torch, "jax": from_jax}
+_ADAPTERS: dict[str, Callable[..., Case | NdCase]] = {"torch": from_torch, "jax": from_jax}
 
 
-def _resolve_distribution(library: str, spec: str) -> Case:
+def _resolve_distribution(library: str, spec: str) -> Case | NdCase:
     """``MODULE:OBJECT`` naming a distribution (or a marked factory of one) as a Case."""
     target = load_object(spec, "transform")
     if getattr(target, "__mcflow_transform__", False) is True and callable(target):

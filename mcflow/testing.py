@@ -21,7 +21,7 @@ import numpy as np
 from mcflow.transform import Transform
 from mcflow.validation import ValidationResult, validate
 
-__all__ = ["assert_density_matches", "seed_policy", "set_seed_policy"]
+__all__ = ["assert_density_matches", "assert_flow_density", "seed_policy", "set_seed_policy"]
 
 _policy: dict[str, Any] = {"seed": None, "vary": False}
 
@@ -82,15 +82,62 @@ def assert_density_matches(
         With the statistics, the failing layer, the worst bins and the seed to
         reproduce it.
     """
-    if _policy["vary"]:
-        options["seed"] = secrets.randbits(32)
-    elif _policy["seed"] is not None:
-        options["seed"] = _policy["seed"]
+    __tracebackhide__ = True  # pytest shows the assertion, not mcflow's frames
+    _apply_policy(options)
     result = validate(transform, pdf, **options)
     if result.verdict == "pass" or (result.verdict == "inconclusive" and allow_inconclusive):
         return result
     raise AssertionError(
         f"mcflow: the density of {result.transform} does not match "
+        f"({result.verdict}; failing layers: {', '.join(result.failed_layers) or 'none'})\n"
+        f"{result.summary()}\n"
+        f"reproduce with: pytest --mcflow-seed {result.seed}"
+    )
+
+
+def _apply_policy(options: dict[str, Any]) -> None:
+    if _policy["vary"]:
+        options["seed"] = secrets.randbits(32)
+    elif _policy["seed"] is not None:
+        options["seed"] = _policy["seed"]
+
+
+def assert_flow_density(case: Any, *, n: int = 10**6, alpha: float = 0.01,
+                        seed: int | None = None, allow_inconclusive: bool = False,
+                        client: Any = None) -> Any:
+    """Assert that a d-dimensional flow's claimed density matches brute force.
+
+    Parameters
+    ----------
+    case : mcflow.nd.Case
+        The flow and its claimed ``log_prob`` (``mcflow.from_torch`` /
+        ``mcflow.from_jax`` return one for a flow of event shape ``(d,)``).
+    n, alpha, seed, client
+        Passed to :func:`mcflow.nd.validate`; the plugin's ``--mcflow-seed``
+        and ``--mcflow-vary-seed`` override ``seed``.
+    allow_inconclusive : bool, default False
+        Whether an ``"inconclusive"`` verdict passes (by default it fails).
+
+    Returns
+    -------
+    mcflow.nd.NdResult
+        When the check passes.
+
+    Raises
+    ------
+    AssertionError
+        With every layer's message and the seed to reproduce it.
+    """
+    __tracebackhide__ = True  # pytest shows the assertion, not mcflow's frames
+    from mcflow import nd
+
+    options: dict[str, Any] = {"seed": seed}
+    _apply_policy(options)
+    result = nd.validate(case, n=n, alpha=alpha, seed=options["seed"], client=client)
+    if result.verdict == "pass" or (result.verdict == "inconclusive" and allow_inconclusive):
+        return result
+    raise AssertionError(
+        f"mcflow: the density of {result.name} (d = {result.dim}) does not match "
         f"({result.verdict}; failing layers: {', '.join(result.failed_layers) or 'none'})\n"
         f"{result.summary()}\n"
         f"reproduce with: pytest --mcflow-seed {result.seed}"

@@ -148,11 +148,15 @@ def test_torch_rejects_what_it_cannot_validate(torch):
     with pytest.raises(TypeError, match="base distribution is Uniform"):
         mcflow.from_torch(torch.distributions.TransformedDistribution(
             torch.distributions.Uniform(0.0, 1.0), [torch.distributions.transforms.ExpTransform()]))
-    with pytest.raises(ValueError, match="event shape"):
+    with pytest.raises(ValueError, match="event shape"):  # a batch of two 1-D ones
         mcflow.from_torch(torch.distributions.TransformedDistribution(
-            torch.distributions.Independent(
-                torch.distributions.Normal(torch.zeros(2), torch.ones(2)), 1),
+            torch.distributions.Normal(torch.zeros(2), torch.ones(2)),
             [torch.distributions.transforms.ExpTransform()]))
+    # event shape (2,) is a d-dimensional flow: an nd.Case
+    assert mcflow.from_torch(torch.distributions.TransformedDistribution(
+        torch.distributions.Independent(
+            torch.distributions.Normal(torch.zeros(2), torch.ones(2)), 1),
+        [torch.distributions.transforms.ExpTransform()])).dim == 2
     with pytest.raises(TypeError, match="not one"):
         mcflow.from_torch(torch.distributions.Gamma(2.0, 1.0))
     with pytest.raises(ValueError, match="dtype"):

@@ -20,17 +20,18 @@ def test_readme_layout_matches_the_tree():
 
 #: The layers of the README's layout, bottom first: a module may import its own layer or lower.
 LAYERS = (
-    {"_numba", "_checks", "_version", "_seeds"},
+    {"_numba", "_checks", "_version", "_seeds", "_files"},
     {"_rng", "_binning", "_maths", "_ops_normal", "_ops_table", "_ops", "_kernels", "_user_code",
      "transform", "_chunks", "counts", "engine", "distributed", "_nd_stream"},
-    {"transforms", "density", "registry", "case", "_adapt", "_torch_adapter", "_jax_adapter"},
+    {"transforms", "density", "registry", "case", "_adapt", "_torch_adapter", "_jax_adapter",
+     "_nd_case", "_nd_torch", "_nd_jax"},
     {"statistics", "null_distribution", "sensitivity", "_gauss_kronrod", "quadrature", "edges",
      "_nd_jacobian"},
     {"_float_support", "expected", "nulls", "layers", "result", "cdf_claim", "assessment",
-     "validation", "_nd_layers", "_nd_regions", "nd"},
-    {"figures", "reporting"},
+     "validation", "_nd_layers", "_nd_regions", "_nd_proposal", "_nd_histogram", "_nd_passes"},
+    {"figures", "reporting", "_nd_figures"},
     {"cli", "_cli_options", "specs", "config", "check", "__main__", "testing", "pytest_plugin",
-     "bench", "__init__"},
+     "bench", "__init__", "nd"},
 )
 
 
