@@ -51,7 +51,7 @@ bench: $(STAMP)
 
 # Regenerates reports/bench/ (JSON, plot, and the Markdown table generated from the JSON).
 bench-report: $(STAMP)
-	$(BIN)/mcflow bench --n 1e8 --repeat 3 --json reports/bench/results.json \
+	$(BIN)/mcflow bench --n 1e8 --repeat 5 --json reports/bench/results.json \
 		--plot reports/bench/throughput.png --markdown reports/bench/README.md
 
 lint: $(STAMP)

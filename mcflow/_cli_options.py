@@ -10,10 +10,13 @@ from pathlib import Path
 
 from mcflow._seeds import AUTO_SEED
 
-__all__ = ["UsageError", "build_parser", "check_output_paths", "protect_negative_numbers"]
+__all__ = ["OUTPUT_OPTIONS", "UsageError", "build_parser", "check_output_paths",
+           "protect_negative_numbers", "requested_outputs"]
 
 #: ``--seed random`` draws this many bits of fresh entropy (seeds stay below 2**63).
 _RANDOM_SEED_BITS = 63
+#: Output options, in the order a command writes them (after its run, never during it).
+OUTPUT_OPTIONS = ("json", "junit_xml", "summary", "plot", "markdown", "report")
 
 
 class UsageError(Exception):
@@ -94,6 +97,25 @@ def _seed(text: str) -> int | str:
     return value
 
 
+def _output_path(text: str) -> Path:
+    """Parse a file or folder to write; refuse an empty one (an unset variable, not ``.``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "empty path (an unset variable? $GITHUB_STEP_SUMMARY is set only inside GitHub "
+            "Actions)")
+    return Path(text)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text.strip()!r}")
+    return value
+
+
 def _thread_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -105,8 +127,9 @@ def _thread_list(text: str) -> list[int]:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", metavar="FILE", type=Path, help="write the result as JSON")
-    parser.add_argument("--report", metavar="DIR", type=Path,
+    parser.add_argument("--json", metavar="FILE", type=_output_path,
+                        help="write the result as JSON")
+    parser.add_argument("--report", metavar="DIR", type=_output_path,
                         help="write an HTML/Markdown/JSON report with figures into DIR")
     parser.add_argument("--threads", type=int, default=None, help="engine threads (default: all)")
     parser.add_argument("--quiet", "-q", action="store_true",
@@ -165,6 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "The config imports (and so runs) the modules its specs name.")
     check.add_argument("file", nargs="?", type=Path, default=None, metavar="FILE",
                        help="TOML file (default: ./pyproject.toml)")
+    check.add_argument("-k", metavar="EXPR", dest="keyword", default=None,
+                       help="only the cases whose names match EXPR, as pytest -k: substrings "
+                            "(ignoring case) with and, or, not and parentheses; alpha is split "
+                            "over the cases selected")
+    check.add_argument("--seed", type=_seed, default=None,
+                       help="this seed for every case: an integer, 'auto' (each case's own) "
+                            "or 'random' (default: the config's)")
+    check.add_argument("--n", type=_sample_count, default=None,
+                       help="this many samples for every case (default: the config's)")
+    check.add_argument("--fail-fast", action="store_true",
+                       help="stop after the first case that fails or could not run; the rest "
+                            "are reported as not run")
+    check.add_argument("--junit-xml", metavar="FILE", type=_output_path,
+                       help="write a JUnit XML file: one testcase per case (inconclusive is a "
+                            "failure)")
+    check.add_argument("--summary", metavar="FILE", type=_output_path,
+                       help="write a Markdown summary (table, verdict, failing cases), e.g. "
+                            '"$GITHUB_STEP_SUMMARY"; replaces FILE')
     _add_run_options(check)
 
     commands.add_parser("list", help="list the built-in transforms")
@@ -175,12 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--n", type=_sample_count, default=10**8, help="samples per run (1e8)")
     bench.add_argument("--threads", type=_thread_list, default=None,
                        help="thread counts for the scaling table, e.g. 1,2 (default: 1..all)")
-    bench.add_argument("--repeat", type=int, default=3, help="timed runs per workload (best kept)")
+    bench.add_argument("--repeat", type=_positive_int, default=3,
+                       help="timed runs per workload (best kept; default 3)")
     bench.add_argument("--only", action="append", metavar="NAME",
                        help="only this workload (repeatable)")
-    bench.add_argument("--json", metavar="FILE", type=Path, help="write the results JSON")
-    bench.add_argument("--plot", metavar="FILE", type=Path, help="write the throughput plot PNG")
-    bench.add_argument("--markdown", metavar="FILE", type=Path,
+    bench.add_argument("--json", metavar="FILE", type=_output_path,
+                       help="write the results JSON")
+    bench.add_argument("--plot", metavar="FILE", type=_output_path,
+                       help="write the throughput plot PNG")
+    bench.add_argument("--markdown", metavar="FILE", type=_output_path,
                        help="write the Markdown table generated from the results")
     bench.add_argument("--from-json", metavar="FILE", type=Path,
                        help="do not measure: regenerate --plot/--markdown from a results JSON")
@@ -204,18 +248,31 @@ def _check_target(path: Path, option: str, is_folder: bool) -> None:
         raise UsageError(f"{shown}: the folder {str(folder)!r} is not writable")
 
 
+def requested_outputs(args: argparse.Namespace) -> list[str]:
+    """Return the output options given, as ``--option PATH``, in the order they are written."""
+    return [f"--{option.replace('_', '-')} {getattr(args, option)}" for option in OUTPUT_OPTIONS
+            if getattr(args, option, None) is not None]
+
+
 def check_output_paths(args: argparse.Namespace) -> None:
-    """Check ``--json FILE`` and ``--report DIR`` can be written (raise UsageError if not).
+    """Check every output (``--json FILE``, ``--report DIR``...) can be written, or raise.
 
     Parameters
     ----------
     args : argparse.Namespace
         Parsed ``validate`` or ``check`` arguments.
+
+    Raises
+    ------
+    UsageError
+        For a path that cannot be written, or two outputs on the same path.
     """
-    if args.json is not None:
-        _check_target(args.json, "--json", is_folder=False)
-    if args.report is not None:
-        _check_target(args.report, "--report", is_folder=True)
-    if args.json is not None and args.report is not None and \
-            args.json.absolute() == args.report.absolute():
-        raise UsageError(f"--json and --report name the same path {str(args.json)!r}")
+    given = [(option, getattr(args, option)) for option in OUTPUT_OPTIONS
+             if getattr(args, option, None) is not None]
+    for option, path in given:
+        _check_target(path, f"--{option.replace('_', '-')}", is_folder=option == "report")
+    for index, (option, path) in enumerate(given):
+        for other, other_path in given[index + 1:]:
+            if path.absolute() == other_path.absolute():
+                raise UsageError(f"--{option.replace('_', '-')} and --{other.replace('_', '-')} "
+                                 f"name the same path {str(path)!r}")

@@ -16,7 +16,7 @@ import base64
 import html
 import json
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,8 +153,9 @@ def write_nd_report(result: NdResult, directory: str | Path) -> Path:
     return folder
 
 
-def report_parts(results: Mapping[str, Any], staging: Path, first_index: int
-                 ) -> tuple[str, list[str], list[dict[str, Any]], set[str]]:
+def report_parts(results: Mapping[str, Any], staging: Path, first_index: int,
+                 anchor: Callable[[str], str]) -> tuple[str, list[str], list[dict[str, Any]],
+                                                       set[str]]:
     """HTML sections, Markdown rows, JSON cases and verdicts of d-dimensional results.
 
     For :func:`mcflow.reporting.write_report`: each case's figure is written
@@ -165,9 +166,8 @@ def report_parts(results: Mapping[str, Any], staging: Path, first_index: int
         slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:40]
         figure = save_figure(nd_figure(result),
                              staging / f"{index:02d}-{slug or 'case'}-fig1-nd.png")
-        anchor = f"case-{index:02d}"
         sections.append(
-            f'\n<section id="{anchor}"><h2>{html.escape(name)} <span class="badge '
+            f'\n<section id="{anchor(name)}"><h2>{html.escape(name)} <span class="badge '
             f'{result.verdict}">{result.verdict.upper()}</span></h2>'
             f"<p class=\"lead\">d = {result.dim}, n = {result.n:,}</p>"
             f"<pre>{html.escape(result.summary())}</pre>"
@@ -175,5 +175,5 @@ def report_parts(results: Mapping[str, Any], staging: Path, first_index: int
             f'{base64.b64encode(figure.read_bytes()).decode("ascii")}"></figure></section>')
         rows.append(f"| {name} | **{result.verdict.upper()}** | {result.n:.3g} | d = {result.dim}"
                     f" | - | - | - | - | - | - | {', '.join(result.failed_layers) or '-'} |")
-        cases.append({"name": name, **result.to_dict()})
+        cases.append({**result.to_dict(), "name": name, "flow": result.name})
     return "".join(sections), rows, cases, {r.verdict for r in results.values()}

@@ -82,7 +82,9 @@ class Counts:
     regions: np.ndarray
     grid: np.ndarray | None
     nonfinite_y: int = 0
-    invalid_log_q: int = 0
+    invalid_log_q: int = 0  # NaN, -inf or +inf where a (finite) sample landed
+    nan_log_q: int = 0
+    zero_density: int = 0  # log q = -inf: q says the sample is impossible
 
     def add(self, other: Counts) -> None:
         """Add another range's tallies (order does not matter: integers)."""
@@ -91,6 +93,8 @@ class Counts:
             self.grid += other.grid
         self.nonfinite_y += other.nonfinite_y
         self.invalid_log_q += other.invalid_log_q
+        self.nan_log_q += other.nan_log_q
+        self.zero_density += other.zero_density
 
 
 def count_samples(forward: Array, log_prob: Array, regions: Regions, grid: Grid | None,
@@ -106,7 +110,10 @@ def count_samples(forward: Array, log_prob: Array, regions: Regions, grid: Grid 
             finite = np.all(np.isfinite(y), axis=1)
             lq = log_prob(y[finite])
         counts.nonfinite_y += int((~finite).sum())
-        counts.invalid_log_q += int(np.count_nonzero(~(lq > -np.inf)))
+        lq = np.asarray(lq, dtype=np.float64)
+        counts.invalid_log_q += int(np.count_nonzero(~np.isfinite(lq)))
+        counts.nan_log_q += int(np.isnan(lq).sum())
+        counts.zero_density += int(np.count_nonzero(lq == -np.inf))
         counts.regions += regions.members(y).sum(axis=0)
         if grid is not None and counts.grid is not None:
             counts.grid += np.bincount(grid.cell_of(y), minlength=grid.cells)

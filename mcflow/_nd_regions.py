@@ -93,8 +93,9 @@ def regions_layer(sample_counts: np.ndarray, samples: int, claimed_sums: np.ndar
     """Compare the sample fraction and the claimed mass of every region."""
     if invalid:
         return LayerResult("mc_vs_claimed", "fail",
-                           f"log q is -inf or NaN at {invalid} of {samples} samples of T, or T "
-                           "is not finite there: q puts no valid density where T takes values "
+                           f"log q is not finite (-inf, NaN or +inf) at {invalid} of {samples} "
+                           "samples of T, or T is not finite there: q puts no valid density "
+                           "where T takes values "
                            "(a wrong support)", {"invalid": invalid})
     # A region whose importance weights are too uneven (effective sample size below
     # _MIN_ESS) has an unreliable claimed mass and standard error: left out.

@@ -270,9 +270,16 @@ def run_suite(n: int = 10**8, threads: Sequence[int] | None = None, repeat: int 
     """
     # numba.config fills its attributes from the environment at import: untyped.
     maximum: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"repeat (--repeat) must be a positive integer, got {repeat!r}")
     counts = sorted(set(threads or range(1, maximum + 1)))
+    cases = workloads(n, maximum)
+    unknown = [name for name in only or () if name not in cases]
+    if unknown:  # before any timing: a typo must not run the rest and exit 0
+        raise ValueError(f"only (--only) names no workload: {unknown[0]!r}; the workloads "
+                         f"here are {', '.join(map(repr, cases))}")
     results: list[Measurement] = []
-    for name, work in workloads(n, maximum).items():
+    for name, work in cases.items():
         if only and name not in only:
             continue
         threads_used = 1 if name in _SERIAL_WORKLOADS else maximum
@@ -376,13 +383,22 @@ def plot(data: dict[str, Any], path: str | Path) -> Path:
 
 def write_results(data: dict[str, Any], json_path: str | Path | None = None,
                   plot_path: str | Path | None = None,
-                  markdown_path: str | Path | None = None) -> None:
-    """Write results JSON, plot and Markdown table (atomically)."""
+                  markdown_path: str | Path | None = None,
+                  written: Callable[[str], None] | None = None) -> None:
+    """Write results JSON, plot and Markdown table (each atomically).
+
+    ``written(option)`` is called after each file is in place, with ``"json"``,
+    ``"plot"`` or ``"markdown"`` (the command line reports them on Ctrl-C).
+    """
     from mcflow.reporting import write_text_atomically
 
-    if json_path:
-        write_text_atomically(json_path, json.dumps(data, indent=2) + "\n")
-    if plot_path:
-        plot(data, plot_path)
-    if markdown_path:
-        write_text_atomically(markdown_path, markdown_table(data))
+    for option, path, write in (
+            ("json", json_path, lambda to: write_text_atomically(
+                to, json.dumps(data, indent=2) + "\n")),
+            ("plot", plot_path, lambda to: plot(data, to)),
+            ("markdown", markdown_path, lambda to: write_text_atomically(
+                to, markdown_table(data)))):
+        if path:
+            write(path)
+            if written is not None:
+                written(option)

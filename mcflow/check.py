@@ -64,7 +64,10 @@ class CheckOutcome:
 
     ``names`` and ``results`` hold the cases that ran, in config order;
     ``errors`` maps each case that could not run to its :class:`CaseError`;
-    ``order`` is every case name in config order (default: ``names`` then ``errors``).
+    ``not_run`` names the cases ``fail_fast`` never started (after ``stopped_by``);
+    ``order`` is every case name in config order (default: ``names``, ``errors``,
+    ``not_run``).  ``alpha`` is split over all of them, run or not: the cases
+    selected (``selection``, the ``-k`` expression, chose them among ``available``).
     """
 
     names: tuple[str, ...]
@@ -73,11 +76,17 @@ class CheckOutcome:
     seconds: float
     errors: Mapping[str, CaseError] = field(default_factory=dict)
     order: tuple[str, ...] = ()
+    not_run: tuple[str, ...] = ()
+    stopped_by: str | None = None
+    selection: str | None = None
+    available: int = 0
+    #: Wall seconds of each case that ran or raised.
+    times: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def case_names(self) -> tuple[str, ...]:
         """Every case, finished or not, in config order."""
-        return self.order or (*self.names, *self.errors)
+        return self.order or (*self.names, *self.errors, *self.not_run)
 
     @property
     def verdict(self) -> str:
@@ -87,48 +96,90 @@ class CheckOutcome:
             verdicts.add("error")
         return next((v for v in VERDICT_ORDER if v in verdicts), "pass")
 
-    def table(self) -> str:
-        """Return a plain-text table, one row per case, and the overall verdict."""
+    @property
+    def by_name(self) -> dict[str, ValidationResult | NdResult]:
+        """The results of the cases that ran, by name."""
+        return dict(zip(self.names, self.results, strict=True))
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """Return the table's header and one row of cells per case (p-values at a floor: bounds)."""
         header = ("case", "verdict", "n", "combined p", "L1", "KS p", "L1 p", "G p", "AD p",
                   "detects L1", "s")
-        by_name = dict(zip(self.names, self.results, strict=True))
+        by_name = self.by_name
         rows: list[tuple[str, ...]] = [header]
         for name in self.case_names:
             r = by_name.get(name)
             if r is None:
-                rows.append((name, "ERROR", *["-"] * (len(header) - 2)))
-                continue
-            if isinstance(r, NdResult):  # d-dimensional: its layers say more than a row
+                rows.append((name, "NOT RUN" if name in self.not_run else "ERROR",
+                             *["-"] * (len(header) - 2)))
+            elif isinstance(r, NdResult):  # d-dimensional: its layers say more than a row
                 rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"d = {r.dim}",
                              *["-"] * (len(header) - 5), f"{r.seconds['total']:.1f}"))
-                continue
-            rows.append((name, r.verdict.upper(), f"{r.n:.3g}", f"{r.combined_pvalue:.3g}",
-                         f"{r.l1:.2e}", f"{r.ks_pvalue:.3g}", f"{r.l1_pvalue:.3g}",
-                         f"{r.g_pvalue:.3g}", f"{r.ad_pvalue:.3g}",
-                         f"{r.detection_limit:.2e}", f"{r.seconds['total']:.1f}"))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+            else:
+                p = r.pvalue_texts(label="")
+                rows.append((name, r.verdict.upper(), f"{r.n:.3g}", p["combined"],
+                             f"{r.l1:.2e}", p["ks"], p["l1"], p["g"], p["ad"],
+                             f"{r.detection_limit:.2e}", f"{r.seconds['total']:.1f}"))
+        return rows
+
+    def verdict_line(self) -> str:
+        """Return the verdict, the alpha budget and the cases it is split over, and the time."""
+        count = len(self.case_names)
+        chosen = (f" (selected by -k {self.selection!r} from {self.available})"
+                  if self.selection is not None else "")
+        over = f", Bonferroni over the {count} selected" if self.selection is not None else ""
+        line = (f"{self.verdict.upper()}: {count} cases{chosen}, alpha = {self.alpha:g} "
+                f"overall ({self.alpha / count:.3g} per case{over}), {self.seconds:.1f} s")
+        if self.errors:
+            line += f"; {len(self.errors)} could not run"
+        if self.not_run:
+            line += f"; {len(self.not_run)} not run ({self.not_run_reason})"
+        return line
+
+    @property
+    def not_run_reason(self) -> str:
+        """Why the ``not_run`` cases did not run."""
+        return f"--fail-fast stopped after {self.stopped_by!r}"
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(name, text)`` of every case that did not pass: its summary, or its error."""
+        by_name = self.by_name
+        found = []
+        for name in self.case_names:
+            if name in self.errors:
+                found.append((name, f"ERROR: {self.errors[name].line()}"))
+            elif name in by_name and by_name[name].verdict != "pass":
+                found.append((name, by_name[name].summary()))
+        return found
+
+    def table(self) -> str:
+        """Return a plain-text table, one row per case, and the overall verdict."""
+        rows = self.rows()
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                  for row in rows]
         lines.insert(1, "  ".join("-" * width for width in widths))
-        count = len(self.case_names)
-        not_run = f"; {len(self.errors)} could not run" if self.errors else ""
-        lines.append(f"\n{self.verdict.upper()}: {count} cases, alpha = {self.alpha:g} "
-                     f"overall ({self.alpha / count:.3g} per case), {self.seconds:.1f} s"
-                     f"{not_run}")
-        for name in self.case_names:
-            if name in self.errors:
-                lines.append(f"\n{name}:\nERROR: {self.errors[name].line()}")
-            elif by_name[name].verdict != "pass":
-                lines.append(f"\n{name}:\n{by_name[name].summary()}")
+        lines.append(f"\n{self.verdict_line()}")
+        lines += [f"\n{name}:\n{text}" for name, text in self.problems()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable view: every case (``to_dict()`` or its error) and the verdict."""
-        by_name = dict(zip(self.names, self.results, strict=True))
+        """JSON-serializable view: every case (``to_dict()``, its error or not run), the verdict."""
+        by_name = self.by_name
         cases = [self.errors[name].to_dict() if name in self.errors
-                 else {"name": name, **by_name[name].to_dict()} for name in self.case_names]
+                 else {"name": name, "verdict": "not_run", "reason": self.not_run_reason}
+                 if name in self.not_run
+                 else _named(name, by_name[name].to_dict()) for name in self.case_names]
+        count = len(self.case_names)
         return {"schema": SCHEMA_VERSION, "verdict": self.verdict, "alpha": self.alpha,
-                "seconds": self.seconds, "errors": len(self.errors), "cases": cases}
+                "alpha_per_case": self.alpha / count, "selected_by": self.selection,
+                "cases_in_config": self.available or count, "seconds": self.seconds,
+                "errors": len(self.errors), "not_run": len(self.not_run), "cases": cases}
+
+
+def _named(name: str, case: dict[str, Any]) -> dict[str, Any]:
+    """Return the case's JSON under its config name (an ``NdResult``'s ``name`` is the flow's)."""
+    return {"name": name, **{key: value for key, value in case.items() if key != "name"}}
 
 
 def _resolve(config: CheckConfig) -> list[tuple[Any, Any]]:
@@ -156,19 +207,22 @@ def _resolve(config: CheckConfig) -> list[tuple[Any, Any]]:
 
 def run_check(config: CheckConfig, *, threads: int | None = None,
               progress: Callable[[int, int], None] | None = None,
-              client: Any = None) -> CheckOutcome:
+              client: Any = None, fail_fast: bool = False) -> CheckOutcome:
     """Validate every case with ``alpha / len(cases)`` each (Bonferroni).
 
     Parameters
     ----------
     config : CheckConfig
-        From :func:`mcflow.config.load_config`.
+        From :func:`mcflow.config.load_config` (and :meth:`~CheckConfig.select`).
     threads : int, optional
         Engine threads.
     progress : callable, optional
         ``progress(samples_done, samples_total)`` over all cases.
     client : distributed.Client, optional
         Sample on this Dask cluster.
+    fail_fast : bool
+        Stop after the first case that fails or could not run; the others are
+        ``not_run`` (the budget stays split over every case).
 
     Returns
     -------
@@ -189,10 +243,16 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
     names: list[str] = []
     results: list[ValidationResult | NdResult] = []
     errors: dict[str, CaseError] = {}
+    times: dict[str, float] = {}
+    not_run: list[str] = []
+    stopped_by: str | None = None
     total = sum(float(case.options.get("n", 10**7)) for case in config.cases)
     done_before = 0.0
     cluster_failure: CaseError | None = None
     for case, (transform, pdf) in zip(config.cases, resolved, strict=True):
+        if stopped_by is not None:
+            not_run.append(case.name)
+            continue
         if cluster_failure is not None:  # no point waiting for a broken cluster again
             errors[case.name] = CaseError(case.name, cluster_failure.type,
                                           f"not run: {cluster_failure.message}")
@@ -202,6 +262,7 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
             if progress is not None:
                 progress(int(offset + done), int(total))
 
+        case_started = time.perf_counter()
         try:
             if isinstance(transform, NdCase):
                 result: ValidationResult | NdResult = nd_validate(
@@ -217,7 +278,12 @@ def run_check(config: CheckConfig, *, threads: int | None = None,
         else:
             names.append(case.name)
             results.append(result)
+        times[case.name] = time.perf_counter() - case_started
+        if fail_fast and (case.name in errors or result.verdict == "fail"):
+            stopped_by = case.name
         done_before += float(case.options.get("n", 10**7))
     return CheckOutcome(names=tuple(names), results=tuple(results), alpha=config.alpha,
                         seconds=time.perf_counter() - started, errors=errors,
-                        order=tuple(case.name for case in config.cases))
+                        order=tuple(case.name for case in config.cases),
+                        not_run=tuple(not_run), stopped_by=stopped_by,
+                        selection=config.selection, available=config.available, times=times)

@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,13 @@ from mcflow._cli_options import (
     check_output_paths,
     protect_negative_numbers,
 )
+from mcflow._cli_run import (
+    Terminated,
+    dask_client,
+    progress_bar,
+    show_progress,
+    sigterm_as_interrupt,
+)
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -33,101 +38,24 @@ EXIT_CODES = {"pass": 0, "fail": 1, "usage": 2, "error": 2, "inconclusive": 3,
 _DEBUG_HINT = "set MCFLOW_DEBUG=1 for a traceback"
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so every ``finally`` cleans up as for Ctrl-C."""
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into :class:`_Terminated` while a command runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _run_bench(args: argparse.Namespace) -> int:
     from mcflow import bench
 
+    check_output_paths(args)
     if args.from_json:
         data = json.loads(args.from_json.read_text())
     else:
         data = bench.run_suite(n=args.n, threads=args.threads, repeat=args.repeat,
                                only=args.only)
-    bench.write_results(data, args.json, args.plot, args.markdown)
+    bench.write_results(data, args.json, args.plot, args.markdown,
+                        written=lambda option: args.written.append(
+                            f"--{option} {getattr(args, option)}"))
     print(bench.markdown_table(data))
     return 0
 
 
-def _show_progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty() and not os.environ.get("CI")
-
-
-@contextmanager
-def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(total=None, unit="sample", unit_scale=True, desc=label, delay=1.0,
-               file=sys.stderr, leave=False, dynamic_ncols=True)
-
-    def update(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)  # update() applies tqdm's delay and rate limits
-
-    try:
-        yield update
-    finally:
-        bar.close()
-
-
-@contextmanager
-def _dask_client(args: argparse.Namespace) -> Iterator[Any]:
-    if args.dask_workers is not None and args.dask != "local":
-        raise UsageError("--dask-workers only applies to --dask local")
-    if not args.dask:
-        yield None
-        return
-    from mcflow.distributed import connect
-
-    client = connect(args.dask, workers=args.dask_workers, timeout=args.dask_timeout)
-    try:
-        yield client
-    finally:
-        cluster = client.cluster if args.dask == "local" else None
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _write_outputs(args: argparse.Namespace, payload: dict[str, Any], write_report: Callable[
-        [Path], Path]) -> None:
-    """Write --json, then --report, recording each in ``args.written`` once complete."""
-    if args.json:
-        from mcflow.reporting import write_text_atomically
-
-        write_text_atomically(args.json, json.dumps(payload, indent=2, allow_nan=False) + "\n")
-        args.written.append(f"--json {args.json}")
-    if args.report:
-        index = write_report(args.report)
-        args.written.append(f"--report {args.report}")
-        if not args.quiet:
-            print(f"report: {index}")
-
-
 def _run_validate(args: argparse.Namespace) -> int:
+    from mcflow._gate_outputs import write_outputs
     from mcflow.case import Case
     from mcflow.reporting import write_report
     from mcflow.specs import parse_pdf, parse_transform
@@ -154,12 +82,12 @@ def _run_validate(args: argparse.Namespace) -> int:
                "threads": args.threads}
     if args.bins is not None:
         options.update(bins=args.bins, range=tuple(args.range))
-    with _dask_client(args) as client, \
-            _progress_bar(_show_progress(args.quiet), transform.name) as progress:
+    with dask_client(args) as client, \
+            progress_bar(show_progress(args.quiet), transform.name) as progress:
         result = validate(transform, pdf, progress=progress, client=client, **options)
     if not args.quiet:
         print(result.summary())
-    _write_outputs(args, result.to_dict(), lambda folder: write_report([result], folder))
+    write_outputs(args, result.to_dict(), lambda folder: write_report([result], folder))
     return EXIT_CODES[result.verdict]
 
 
@@ -168,6 +96,7 @@ def _run_validate_nd(args: argparse.Namespace, case: Any) -> int:
     import numba
 
     from mcflow import nd
+    from mcflow._gate_outputs import write_outputs
 
     given = [flag for flag, value in (("--pdf", args.pdf), ("--support", args.support),
                                       ("--bins", args.bins), ("--range", args.range),
@@ -181,30 +110,40 @@ def _run_validate_nd(args: argparse.Namespace, case: Any) -> int:
     try:
         if args.threads is not None:
             numba.set_num_threads(args.threads)
-        with _dask_client(args) as client, \
-                _progress_bar(_show_progress(args.quiet), str(case.name)) as progress:
+        with dask_client(args) as client, \
+                progress_bar(show_progress(args.quiet), str(case.name)) as progress:
             result = nd.validate(case, n=args.n, alpha=args.alpha, seed=args.seed,
                                  client=client, progress=progress)
     finally:
         numba.set_num_threads(previous)
     if not args.quiet:
         print(result.summary())
-    _write_outputs(args, result.to_dict(), lambda folder: result.report(folder) / "summary.md")
+    write_outputs(args, result.to_dict(), lambda folder: result.report(folder) / "summary.md")
     return EXIT_CODES[result.verdict]
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    from mcflow._keyword import compile_expression
+
+    if args.keyword is not None:
+        compile_expression(args.keyword)  # a usage error before anything is imported or run
+    check_output_paths(args)
+    from mcflow._gate_outputs import write_outputs
     from mcflow.check import run_check
     from mcflow.config import load_config
     from mcflow.nd import NdResult
     from mcflow.reporting import write_report
     from mcflow.result import ValidationResult
 
-    check_output_paths(args)
     config = load_config(args.file)
-    show = _show_progress(args.quiet)
-    with _dask_client(args) as client, _progress_bar(show, "cases") as progress:
-        outcome = run_check(config, threads=args.threads, progress=progress, client=client)
+    if args.keyword is not None:
+        config = config.select(args.keyword)
+    config = config.override(n=args.n, seed=args.seed)
+    args.source = config.source
+    show = show_progress(args.quiet)
+    with dask_client(args) as client, progress_bar(show, "cases") as progress:
+        outcome = run_check(config, threads=args.threads, progress=progress, client=client,
+                            fail_fast=args.fail_fast)
     if not args.quiet:
         print(outcome.table())
     for error in outcome.errors.values():
@@ -213,6 +152,7 @@ def _run_check(args: argparse.Namespace) -> int:
         print(f"mcflow: error: case {error.name!r} could not run: {error.line()}",
               file=sys.stderr)
     errors = {name: error.line() for name, error in outcome.errors.items()}
+    not_run = dict.fromkeys(outcome.not_run, outcome.not_run_reason)
 
     def report(folder: Path) -> Path:
         pairs = list(zip(outcome.names, outcome.results, strict=True))
@@ -220,9 +160,9 @@ def _run_check(args: argparse.Namespace) -> int:
         return write_report([r for _, r in one_d], folder, names=[name for name, _ in one_d],
                             title=f"mcflow check: {config.source}", errors=errors,
                             nd_results={name: r for name, r in pairs
-                                        if isinstance(r, NdResult)})
+                                        if isinstance(r, NdResult)}, not_run=not_run)
 
-    _write_outputs(args, outcome.to_dict(), report)
+    write_outputs(args, outcome.to_dict(), report, outcome)
     return EXIT_CODES[outcome.verdict]
 
 
@@ -242,22 +182,37 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or repr(error)
 
 
-def _interrupt_message(args: argparse.Namespace, terminated: bool) -> str:
-    """One line: which signal, what was written and what was not."""
-    cause = "terminated by SIGTERM" if terminated else "interrupted (SIGINT)"
-    requested = [f"--{option} {getattr(args, option)}" for option in ("json", "report")
-                 if getattr(args, option, None) is not None]
-    written = getattr(args, "written", [])
-    missing = [item for item in requested if item not in written]
-    parts = [f"wrote {' and '.join(written)}" if written else "nothing was written"]
-    if missing:
-        parts.append(f"{' and '.join(missing)} not written (any earlier file there is "
-                     "unchanged)")
-    return f"mcflow: {cause}; {'; '.join(parts)}"
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": _run_validate, "check": _run_check, "bench": _run_bench, "list": _run_list}
+
+
+def _dispatch(argv: Sequence[str] | None, holder: list[argparse.Namespace]) -> int:
+    """Parse ``argv`` and run its command; ``holder`` receives the arguments once parsed."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(protect_negative_numbers(sys.argv[1:] if argv is None
+                                                          else argv))
+    except SystemExit as exit_:  # argparse: 0 for --help, 2 for usage errors
+        return int(exit_.code or 0)
+    args.written = []
+    holder.append(args)
+    if args.version:
+        from mcflow._version import __version__
+
+        print(f"mcflow {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CODES["usage"]
+    return _COMMANDS[args.command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``mcflow`` command line; returns the exit code.
+
+    Ctrl-C (or SIGTERM) at any point, argument parsing and config loading
+    included, ends with exit code 130 (143) and one line saying which outputs
+    were written, never a traceback.
 
     Parameters
     ----------
@@ -269,29 +224,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         See :data:`EXIT_CODES`.
     """
-    parser = build_parser()
+    holder: list[argparse.Namespace] = []
     try:
-        args = parser.parse_args(protect_negative_numbers(sys.argv[1:] if argv is None
-                                                          else argv))
-    except SystemExit as exit_:  # argparse: 0 for --help, 2 for usage errors
-        return int(exit_.code or 0)
-    if args.version:
-        from mcflow._version import __version__
-
-        print(f"mcflow {__version__}")
-        return 0
-    if args.command is None:
-        parser.print_help()
-        return EXIT_CODES["usage"]
-    args.written = []
-    commands = {"validate": _run_validate, "check": _run_check, "bench": _run_bench,
-                "list": _run_list}
-    try:
-        with _sigterm_as_interrupt():
-            return commands[args.command](args)
+        with sigterm_as_interrupt():
+            return _dispatch(argv, holder)
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, _Terminated)
-        print(_interrupt_message(args, terminated), file=sys.stderr)
+        terminated = isinstance(interrupt, Terminated)
+        with suppress(KeyboardInterrupt):  # a second Ctrl-C must not turn into a traceback
+            from mcflow._gate_outputs import interrupt_message
+
+            print(interrupt_message(holder[0] if holder else None, terminated),
+                  file=sys.stderr)
         return EXIT_CODES["terminated" if terminated else "interrupted"]
     except SystemExit as exit_:  # only user code calls sys.exit here: never its own code
         if os.environ.get("MCFLOW_DEBUG"):

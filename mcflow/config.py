@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +76,44 @@ class Case:
 
 @dataclass(frozen=True)
 class CheckConfig:
-    """All cases and the shared alpha budget."""
+    """All cases (or those selected) and the shared alpha budget, split over ``cases``."""
 
     cases: tuple[Case, ...]
     alpha: float
     source: Path
+    #: The ``-k`` expression that chose ``cases`` (None: every case of the file).
+    selection: str | None = None
+    #: How many cases the file has (0: ``len(cases)``).
+    available: int = 0
+
+    def select(self, expression: str) -> CheckConfig:
+        """Keep the cases whose names match ``expression`` (``-k`` syntax, as in pytest).
+
+        Raises
+        ------
+        ConfigError
+            When the expression selects no case (a gate that runs nothing must not pass).
+        """
+        from mcflow._keyword import compile_expression
+
+        matches = compile_expression(expression)
+        if not expression.strip():
+            return self
+        cases = tuple(case for case in self.cases if matches(case.name))
+        if not cases:
+            names = ", ".join(repr(case.name) for case in self.cases)
+            raise ConfigError(f"-k {expression!r} selects none of the {len(self.cases)} cases "
+                              f"of {str(self.source)!r} ({names})")
+        return replace(self, cases=cases, selection=expression,
+                       available=self.available or len(self.cases))
+
+    def override(self, *, n: int | None = None, seed: int | str | None = None) -> CheckConfig:
+        """Return the config with every case's ``n`` and/or ``seed`` replaced (None: kept)."""
+        given = {key: value for key, value in (("n", n), ("seed", seed)) if value is not None}
+        if not given:
+            return self
+        return replace(self, cases=tuple(replace(case, options={**case.options, **given})
+                                         for case in self.cases))
 
 
 def _is_number(value: Any) -> bool:
@@ -140,6 +173,35 @@ def _check_types(values: dict[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: {key} must be {expected}, got {value!r}")
 
 
+def _checked_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """Refuse the values ``validate()`` would refuse, naming ``where``; return them parsed."""
+    from mcflow._binning import make_binning
+    from mcflow._checks import check_n, check_normal, check_tolerance
+
+    options = dict(options)
+    if "range" in options:
+        options["range"] = tuple(options["range"])
+    if isinstance(options.get("n"), str):
+        try:
+            options["n"] = float(options["n"].replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{where}: n must be a number such as 1e7, got "
+                              f"{options['n']!r}") from None
+    if _is_integer(options.get("bins")) != ("range" in options):
+        raise ConfigError(f"{where}: an integer bins needs range = [lo, hi], and range needs "
+                          "an integer bins")
+    try:
+        if "n" in options:
+            options["n"] = check_n(options["n"])
+        check_normal(options.get("mu", 0.0), options.get("sigma", 1.0))
+        check_tolerance(options.get("tolerance"))
+        if "bins" in options:
+            make_binning(options["bins"], options.get("range"))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return options
+
+
 def load_config(path: str | Path | None = None) -> CheckConfig:
     """Read the cases from ``pyproject.toml`` (default) or a given TOML file.
 
@@ -169,14 +231,16 @@ def load_config(path: str | Path | None = None) -> CheckConfig:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ConfigError(f"{str(source)!r}: [tool.mcflow] alpha must be a number in (0, 1), "
                           f"got {alpha!r}")
-    defaults = {key: table[key] for key in _DEFAULT_KEYS if key in table}
-    _check_types(defaults, f"{str(source)!r}: [tool.mcflow]")
     unknown = sorted(set(table) - _DEFAULT_KEYS - {"alpha", "cases"})
     if unknown:
         raise ConfigError(
             f"{str(source)!r}: unknown key {unknown[0]!r} in [tool.mcflow]; "
             f"known: alpha, cases, {', '.join(sorted(_DEFAULT_KEYS))}"
         )
+    defaults = {key: table[key] for key in _DEFAULT_KEYS if key in table}
+    _check_types(defaults, f"{str(source)!r}: [tool.mcflow]")
+    # Checked on their own, even where every case overrides them: a bad default is a typo.
+    defaults = _checked_options(defaults, f"{str(source)!r}: [tool.mcflow]")
     raw_cases = table.get("cases")
     if not isinstance(raw_cases, list) or not raw_cases:
         raise ConfigError(
@@ -205,25 +269,10 @@ def _load_case(raw: Any, index: int, defaults: dict[str, Any], source: str) -> C
         raise ConfigError(f"{source!r}: case {index} has no 'transform'")
     _check_types(raw, where)
     support = _parse_support(raw["support"], where) if "support" in raw else None
-    options = {**defaults, **{k: v for k, v in raw.items() if k in _DEFAULT_KEYS}}
-    if "range" in options:
-        options["range"] = tuple(options["range"])
-    if isinstance(options.get("n"), str):
-        try:
-            options["n"] = float(options["n"].replace("_", ""))
-        except ValueError:
-            raise ConfigError(f"{where}: n must be a number such as 1e7, got "
-                              f"{options['n']!r}") from None
-    from mcflow._checks import check_n, check_normal
-
-    try:  # the values validate() would refuse, refused before any case samples
-        if "n" in options:
-            options["n"] = check_n(options["n"])
-        check_normal(options.get("mu", 0.0), options.get("sigma", 1.0))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where}: {error}") from None
-    if _is_integer(options.get("bins")) != ("range" in options):
-        raise ConfigError(f"{where}: an integer bins needs range = [lo, hi], and range needs "
-                          "an integer bins")
+    own = {k: v for k, v in raw.items() if k in _DEFAULT_KEYS}
+    inherited = dict(defaults)
+    if "bins" in own and not _is_integer(own["bins"]) and "range" not in own:
+        inherited.pop("range", None)  # a case's own edges replace the default bins and range
+    options = _checked_options({**inherited, **own}, where)
     return Case(name=str(raw.get("name", raw["transform"])), transform=str(raw["transform"]),
                 pdf=raw.get("pdf"), options=options, support=support)

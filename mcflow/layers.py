@@ -20,12 +20,13 @@ Thresholds (the rule, in one place):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from mcflow.null_distribution import NullDistribution
-from mcflow.result import LayerResult, Verdict
+from mcflow.result import LayerResult, Verdict, p_text
 from mcflow.statistics import (
     StatisticName,
     ad_statistic,
@@ -106,13 +107,16 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
     }
     pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
     combined = null.combined_pvalue({str(key): value for key, value in observed.items()})
+    # The combined p-value of a sample beyond every replicate: the combination's own floor.
+    combined_floor = null.combined_pvalue({str(key): math.inf for key in STATISTICS})
+    floor = 1.0 / (null.replicates + 1.0)
     statistics: dict[str, Any] = {
         "ks_statistic": observed["ks"], "ks_pvalue": pvalues["ks"],
         "ks_asymptotic_pvalue": kolmogorov_pvalue(observed["ks"], n),
         "l1": observed["l1"], "l1_pvalue": pvalues["l1"],
         "g_statistic": observed["g"], "g_pvalue": pvalues["g"],
         "ad_statistic": observed["ad"], "ad_pvalue": pvalues["ad"],
-        "combined_pvalue": combined,
+        "combined_pvalue": combined, "combined_pvalue_floor": combined_floor,
         "alpha_per_test": alpha_per_test, "cells": int(cells.size),
     }
     impossible = np.flatnonzero((probabilities == 0) & (cells > 0))
@@ -127,15 +131,14 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
             name, "skipped",
             f"alpha per test {alpha_per_test:.2g} is below the smallest p-value "
             f"{null.replicates:,} null replicates resolve ({resolvable:.2g}): this layer cannot "
-            f"fail (smallest single p = {min(pvalues.values()):.2g}); use a larger alpha or "
-            "fewer cases per check", statistics)
+            f"fail (smallest single {p_text(min(pvalues.values()), floor)}); use a larger "
+            "alpha or fewer cases per check", statistics)
     if combined <= alpha_per_test:
-        floor = 1.0 / (null.replicates + 1.0)
-        named = ", ".join(f"{key.upper()} {_p_text(pvalues[key], floor)}" for key in
+        named = ", ".join(f"{key.upper()} {p_text(pvalues[key], floor)}" for key in
                           sorted(STATISTICS, key=lambda key: pvalues[key])[:2])
         message = (f"the sample disagrees with the {against}: combined "
-                   f"{_p_text(combined, floor)} <= {alpha_per_test:.3g} (min-p of KS, L1, G, "
-                   f"AD; strongest {named})")
+                   f"{p_text(combined, combined_floor)} <= {alpha_per_test:.3g} (min-p of KS, L1, "
+                   f"G, AD; strongest {named})")
         if impossible.size:
             message += (f"; {int(cells[impossible].sum())} samples fell where the {against} "
                         "put zero mass")
@@ -145,11 +148,6 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
     return LayerResult(name, "pass",
                        f"consistent with the {against} (combined p = {combined:.3g})",
                        statistics)
-
-
-def _p_text(pvalue: float, floor: float) -> str:
-    """``p = 0.0123``, or ``p < 1e-05`` at the simulation's floor."""
-    return f"p < {1.5 * floor:.1g}" if pvalue <= floor * (1 + 1e-9) else f"p = {pvalue:.3g}"
 
 
 def exact_layer(claimed_cells: np.ndarray, exact_cells: np.ndarray, floor: float,

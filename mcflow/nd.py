@@ -205,7 +205,8 @@ def validate(case: Case, n: int = 10**7, alpha: float = 0.01, seed: int | str | 
         counts, _ = count_on_client(client, forward, log_prob, regions, grid, seed, n, mean,
                                     scale, progress)
     counters = {"samples": n, "nonfinite_y": counts.nonfinite_y,
-                "invalid_log_q": counts.invalid_log_q}
+                "invalid_log_q": counts.invalid_log_q, "nan_log_q": counts.nan_log_q,
+                "zero_density": counts.zero_density}
     sums, squares, draws = claimed
     found.append(regions_layer(counts.regions, n, sums, squares, int(draws[0]), alpha_per_layer,
                                counts.nonfinite_y + counts.invalid_log_q))

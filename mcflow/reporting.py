@@ -99,14 +99,18 @@ def _case_figures(result: ValidationResult, folder: Path, slug: str) -> dict[str
 
 _FIGURE_CAPTIONS = {
     "samples": "Fig. 1 (as in the seed): histograms of a sample of X and of Y = T(X).",
-    "densities": "Fig. 2 (as in the seed): analytic p_X and claimed p_Y with the Monte Carlo "
-                 "density of Y; right: the same on a log scale over every bin.",
-    "residuals": "Standardized residuals (c - nP) / sqrt(nP(1 - P)) of every cell with +-3 "
-                 "bands; the worst cells are marked.",
+    "densities": "Fig. 2 (as in the seed): analytic p_X, and p_Y: the Monte Carlo density of Y "
+                 "and the claimed one averaged over each bin (like with like), with the "
+                 "pointwise curve; right: every bin, log density on the claimed normal score "
+                 "(the tails); below: Monte Carlo / claimed - 1 with the +-2 sigma band.",
+    "residuals": "Standardized residuals (c - nP) / sqrt(nP(1 - P)) of every bin at its "
+                 "claimed normal score, with +-3 bands (values beyond the axis drawn at its edge "
+                 "with their value); the worst cells are marked; right: the cells below and "
+                 "above the bins and the non-finite values.",
     "cdf": "Empirical minus claimed CDF at the bin edges; the KS location is marked and the "
            "band is the simultaneous acceptance region of the KS test at its alpha.",
-    "overview": "All cases: -log10 of each case's combined (min-p) end-to-end p-value against "
-                "its fail threshold (Bonferroni over the cases and the layers).",
+    "overview": "All cases: the L1 distance of each case's Monte Carlo cells from the claimed "
+                "ones (an effect size) against the smallest L1 its n detects with 95% power.",
 }
 
 
@@ -128,14 +132,39 @@ def _image(folder: Path, name: str, alt: str) -> str:
             f"<figcaption>{html.escape(_FIGURE_CAPTIONS.get(alt, alt))}</figcaption></figure>")
 
 
+_NUMBER = re.compile(r"[<>]?\s*[-+]?[\d.,]+(e[-+]?\d+)?(\s*(s|%|M samples/s))?")
+
+
+def _cell(text: str) -> str:
+    """Return a table cell; a number stays on one line (never "7.183e-" / "05")."""
+    css = ' class="num"' if _NUMBER.fullmatch(text) else ""
+    return f"<td{css}>{html.escape(text)}</td>"
+
+
+def _summary_table(rows: Sequence[tuple[str, str, str, str, str]]) -> str:
+    """Return the report's first table: every case, linked to its section."""
+    body = "".join(
+        f'<tr><td><a href="#{_anchor(name)}">{html.escape(name)}</a></td>'
+        f'<td><span class="badge {verdict}">{verdict.upper().replace("_", " ")}</span></td>'
+        f'{_cell(n)}{_cell(statistic)}<td>{html.escape(failing)}</td></tr>'
+        for name, verdict, n, statistic, failing in rows)
+    return ("<table><tr><th>case</th><th>verdict</th><th>n</th><th>combined p / d</th>"
+            f"<th>failing layers</th></tr>{body}</table>")
+
+
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> str:
     parts = ["<table>"]
     if header:
         parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
     for row in rows:
-        parts.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
+        parts.append("<tr>" + "".join(_cell(_fmt(c)) for c in row) + "</tr>")
     parts.append("</table>")
     return "".join(parts)
+
+
+def _anchor(name: str) -> str:
+    """Return an HTML id for a case: letters, digits and hyphens only."""
+    return "case-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unnamed")
 
 
 def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: dict[str, str]
@@ -144,14 +173,15 @@ def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: 
     verdict = result.verdict
     layers = _table([(layer.name, layer.status.upper(), layer.message) for layer in result.layers],
                     ("layer", "status", "finding"))
+    p = result.pvalue_texts(label="")  # "< 1e-05" at the null's floor
     statistics = _table([
-        ("KS D (Monte Carlo p)", result.ks_statistic, result.ks_pvalue),
+        ("KS D (Monte Carlo p)", result.ks_statistic, p["ks"]),
         ("KS asymptotic Kolmogorov p (conservative on a grid)", result.ks_statistic,
          result.ks_asymptotic_pvalue),
-        ("L1 = sum |c/n - P|", result.l1, result.l1_pvalue),
-        ("G (likelihood ratio)", result.g_statistic, result.g_pvalue),
-        ("AD (Anderson-Darling on the cells)", result.ad_statistic, result.ad_pvalue),
-        ("combined: min-p of KS, L1, G, AD (the verdict's test)", "", result.combined_pvalue),
+        ("L1 = sum |c/n - P|", result.l1, p["l1"]),
+        ("G (likelihood ratio)", result.g_statistic, p["g"]),
+        ("AD (Anderson-Darling on the cells)", result.ad_statistic, p["ad"]),
+        ("combined: min-p of KS, L1, G, AD (the verdict's test)", "", p["combined"]),
     ], ("statistic (MC vs claimed p_Y)", "value", "p-value"))
     sensitivity = _table([
         ("alpha (overall) / per test", f"{result.alpha:g} / {result.alpha_per_test:.3g}"),
@@ -186,7 +216,7 @@ def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: 
     images = "".join(_image(folder, figure_names[key], key)
                      for key in ("samples", "densities", "residuals", "cdf") if key in figure_names)
     return f"""
-<section id="{html.escape(name)}">
+<section id="{_anchor(name)}">
 <h2>{html.escape(name)} <span class="badge {verdict}">{verdict.upper()}</span></h2>
 <p class="lead">{html.escape(_headline(result))}</p>
 <h3>Layers</h3>{layers}
@@ -219,10 +249,11 @@ h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 h3{font-size:1.05em;margin:1.2em 0 .4em}
 table{border-collapse:collapse;font-size:.9em;margin:.3em 0}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+td.num{white-space:nowrap;font-variant-numeric:tabular-nums}
 th{background:#f4f4f4}
 .badge{font-size:.75em;padding:2px 10px;border-radius:10px;color:white;vertical-align:middle}
 .pass{background:#2e7d32}.fail{background:#c62828}.inconclusive{background:#ef6c00}
-.error{background:#6a1b9a}
+.error{background:#6a1b9a}.not_run{background:#757575}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
@@ -237,10 +268,10 @@ def _summary_markdown(title: str, names: Sequence[str], results: Sequence[Valida
              "failing layer |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in zip(names, results, strict=True):
+        p = r.pvalue_texts(label="")
         lines.append(
-            f"| {name} | **{r.verdict.upper()}** | {r.n:.3g} | {r.combined_pvalue:.3g} | "
-            f"{r.l1:.2e} | {r.ks_pvalue:.3g} | {r.l1_pvalue:.3g} | {r.g_pvalue:.3g} | "
-            f"{r.ad_pvalue:.3g} | {r.detection_limit:.2e} | "
+            f"| {name} | **{r.verdict.upper()}** | {r.n:.3g} | {p['combined']} | {r.l1:.2e} | "
+            f"{p['ks']} | {p['l1']} | {p['g']} | {p['ad']} | {r.detection_limit:.2e} | "
             f"{', '.join(r.failed_layers) or '-'} |")
     lines += [*error_rows, "",
               f"mcflow {env['mcflow']}, numba {env['numba']}, numpy {env['numpy']}, "
@@ -293,15 +324,21 @@ def _remove_stale_staging(*folders: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _error_parts(errors: Mapping[str, str]) -> tuple[str, list[str], list[dict[str, str]]]:
-    """HTML sections, Markdown rows and JSON cases of the cases that could not run."""
+def _error_parts(errors: Mapping[str, str], verdict: str = "error"
+                 ) -> tuple[str, list[str], list[dict[str, str]]]:
+    """HTML sections, Markdown rows and JSON cases of cases without a result.
+
+    ``verdict`` is ``"error"`` (could not run: name to its error) or
+    ``"not_run"`` (not started, e.g. after ``--fail-fast``: name to the reason).
+    """
+    label, lead, key = {"error": ("ERROR", "Could not run", "error"),
+                        "not_run": ("NOT RUN", "Not run", "reason")}[verdict]
     sections = "".join(
-        f'\n<section id="{html.escape(name)}"><h2>{html.escape(name)} <span class="badge '
-        f'error">ERROR</span></h2><p class="lead">Could not run: {html.escape(text)}</p>'
+        f'\n<section id="{_anchor(name)}"><h2>{html.escape(name)} <span class="badge '
+        f'{verdict}">{label}</span></h2><p class="lead">{lead}: {html.escape(text)}</p>'
         "</section>" for name, text in errors.items())
-    rows = [f"| {name} | **ERROR** | - | - | - | - | - | - | {text} |"
-            for name, text in errors.items()]
-    cases = [{"name": name, "verdict": "error", "error": text} for name, text in errors.items()]
+    rows = [f"| {name} | **{label}** |{' - |' * 8} {text} |" for name, text in errors.items()]
+    cases = [{"name": name, "verdict": verdict, key: text} for name, text in errors.items()]
     return sections, rows, cases
 
 
@@ -313,6 +350,7 @@ def write_report(
     title: str = "mcflow validation report",
     errors: Mapping[str, str] | None = None,
     nd_results: Mapping[str, Any] | None = None,
+    not_run: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the report of one or more validation results into ``directory``.
 
@@ -330,6 +368,9 @@ def write_report(
         Cases that could not run: name to a one-line error, shown as ERROR.
     nd_results : mapping of str to mcflow.nd.NdResult, optional
         d-dimensional cases by name, each with its figure and layers.
+    not_run : mapping of str to str, optional
+        Cases never started (``mcflow check --fail-fast``): name to the reason,
+        shown as NOT RUN; they do not change the verdict.
 
     Returns
     -------
@@ -339,7 +380,7 @@ def write_report(
     from mcflow import figures
 
     errors = dict(errors or {})
-    nd_results = dict(nd_results or {})
+    nd_results, not_run = dict(nd_results or {}), dict(not_run or {})
     if not results and not errors and not nd_results:
         raise ValueError("results must hold at least one ValidationResult")
     names = list(names) if names is not None else [r.transform for r in results]
@@ -362,16 +403,27 @@ def write_report(
                                 staging / "overview.png")
             overview = _image(staging, "overview.png", "overview")
         nd_sections, nd_rows, nd_cases, nd_verdicts = report_parts(nd_results, staging,
-                                                                   len(results))
+                                                                   len(results), _anchor)
         overall = _overall(results, errors, nd_verdicts)
         error_sections, error_rows, error_cases = _error_parts(errors)
-        error_sections, error_rows = nd_sections + error_sections, nd_rows + error_rows
+        skipped_sections, skipped_rows, skipped_cases = _error_parts(not_run, "not_run")
+        error_sections = nd_sections + error_sections + skipped_sections
+        error_rows, error_cases = nd_rows + error_rows + skipped_rows, error_cases + skipped_cases
+        summary_rows: list[tuple[str, str, str, str, str]] = [
+            (name, r.verdict, f"{r.n:.3g}", f"{r.combined_pvalue:.3g}",
+             ", ".join(r.failed_layers) or "-") for name, r in zip(names, results, strict=True)]
+        summary_rows += [(name, r.verdict, f"{r.n:.3g}", f"d = {r.dim}",
+                          ", ".join(r.failed_layers) or "-") for name, r in nd_results.items()]
+        summary_rows += [(name, "error", "-", "-", "could not run") for name in errors]
+        summary_rows += [(name, "not_run", "-", "-", "not run") for name in not_run]
         index_html = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_STYLE}</style></head><body>
 <h1>{html.escape(title)} <span class="badge {overall}">{overall.upper()}</span></h1>
-<p>{len(results) + len(nd_results) + len(errors)} case(s). The change of variables under test:
+<p>{len(results) + len(nd_results) + len(errors) + len(not_run)} case(s). The change of variables
+under test:
 p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(mu, sigma).</p>
+{_summary_table(summary_rows)}
 {overview}{''.join(sections)}{error_sections}
 <h2>Environment</h2>{_table(list(env.items()), ("produced by", ""))}
 </body></html>

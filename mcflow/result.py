@@ -16,11 +16,25 @@ from mcflow._version import __version__
 from mcflow.engine import Histogram
 
 __all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "Verdict", "WorstBin",
-           "central_range"]
+           "central_range", "p_text"]
 
 #: Version of the ``to_dict()`` layout (bump on any incompatible change).
 SCHEMA_VERSION = "mcflow.validation/1"
 Verdict = Literal["pass", "fail", "inconclusive"]
+
+
+def p_text(pvalue: float, floor: float, label: str = "p") -> str:
+    """Write a Monte Carlo p-value: ``p = 0.0123``, or ``p < 1e-05`` at its null's ``floor``.
+
+    ``floor`` is the smallest value the null gives (``1 / (R + 1)`` for ``R``
+    replicates): a p-value there only says "at most this", so it reads as a bound
+    (``1.5 * floor`` to one digit, never below it).  ``label=""`` writes a table
+    cell: ``0.0123`` or ``< 1e-05``.
+    """
+    prefix = f"{label} " if label else ""
+    if pvalue <= floor * (1 + 1e-9):
+        return f"{prefix}< {1.5 * floor:.1g}"
+    return f"{prefix}= {pvalue:.3g}" if label else f"{pvalue:.3g}"
 
 
 def central_range(edges: np.ndarray, underflow: float, expected: np.ndarray,
@@ -138,6 +152,8 @@ class ValidationResult:
     ad_pvalue: float = math.nan
     #: The end-to-end layer's min-p combination of KS, L1, G and AD: what it tests.
     combined_pvalue: float = math.nan
+    #: The smallest combined p-value its null gives (a sample beyond every replicate).
+    combined_pvalue_floor: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -154,6 +170,20 @@ class ValidationResult:
         return central_range(self.histogram.edges, self.expected_underflow, self.expected, mass)
 
     @property
+    def pvalue_floor(self) -> float:
+        """The smallest p-value of one statistic, ``1 / (replicates + 1)``."""
+        return 1.0 / (self.replicates + 1.0)
+
+    def pvalue_texts(self, label: str = "p") -> dict[str, str]:
+        """Return the ``ks``, ``l1``, ``g``, ``ad`` and ``combined`` p-values by :func:`p_text`."""
+        floor = self.pvalue_floor
+        texts = {key: p_text(value, floor, label) for key, value in (
+            ("ks", self.ks_pvalue), ("l1", self.l1_pvalue), ("g", self.g_pvalue),
+            ("ad", self.ad_pvalue))}
+        texts["combined"] = p_text(self.combined_pvalue, self.combined_pvalue_floor, label)
+        return texts
+
+    @property
     def messages(self) -> tuple[str, ...]:
         """The layers' messages, failures first."""
         ordered = sorted(self.layers, key=lambda layer: layer.status != "fail")
@@ -161,14 +191,13 @@ class ValidationResult:
 
     def summary(self) -> str:
         """Return a few lines for a terminal or an assertion message."""
+        p = self.pvalue_texts()
         lines = [
             f"{self.verdict.upper()}: {self.transform}, n = {self.n:,}, seed = {self.seed}, "
             f"alpha = {self.alpha:g}",
-            f"  KS D = {self.ks_statistic:.3e} (p = {self.ks_pvalue:.3g}), "
-            f"L1 = {self.l1:.3e} (p = {self.l1_pvalue:.3g}), "
-            f"G = {self.g_statistic:.4g} (p = {self.g_pvalue:.3g}), "
-            f"AD = {self.ad_statistic:.4g} (p = {self.ad_pvalue:.3g}); "
-            f"combined p = {self.combined_pvalue:.3g}",
+            f"  KS D = {self.ks_statistic:.3e} ({p['ks']}), L1 = {self.l1:.3e} ({p['l1']}), "
+            f"G = {self.g_statistic:.4g} ({p['g']}), AD = {self.ad_statistic:.4g} ({p['ad']}); "
+            f"combined {p['combined']}",
             f"  normalization = {self.normalization:.6g} "
             f"(expected {self.expected_normalization:.6g}); "
             f"detection limit L1 = {self.detection_limit:.2e}",
@@ -210,6 +239,7 @@ class ValidationResult:
                 "ad_statistic": self.ad_statistic,
                 "ad_pvalue": self.ad_pvalue,
                 "combined_pvalue": self.combined_pvalue,
+                "combined_pvalue_floor": self.combined_pvalue_floor,
             },
             "normalization": self.normalization,
             "expected_normalization": self.expected_normalization,

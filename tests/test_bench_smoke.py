@@ -41,3 +41,33 @@ def test_mcflow_bench_writes_json_plot_and_markdown(tmp_path, capsys):
                         "--markdown", str(tmp_path / "again.md")])
     assert regenerated == 0
     assert (tmp_path / "again.md").read_text() == (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--only", "nosuch"], "only (--only) names no workload: 'nosuch'; the workloads here are "
+                           "'engine exp uniform', "),
+    (["--only", "numpy pipeline", "--only", "engine exp unifrom"],
+     "names no workload: 'engine exp unifrom'"),
+    (["--repeat", "0"], "argument --repeat: must be a positive integer, got '0'"),
+    (["--repeat", "-1"], "argument --repeat: must be a positive integer, got '-1'"),
+    (["--repeat", "two"], "argument --repeat: must be a positive integer, got 'two'"),
+])
+def test_bench_usage_errors_exit_2_before_measuring(capsys, monkeypatch, tmp_path, argv,
+                                                    message):
+    from mcflow import bench
+
+    timed = []
+    monkeypatch.setattr(bench, "measure", lambda *args, **kwargs: timed.append(args))
+    code = main(["bench", "--n", "1e4", "--json", str(tmp_path / "r.json"), *argv])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert message in captured.err
+    assert timed == [] and captured.out == "" and not (tmp_path / "r.json").exists()
+
+
+def test_run_suite_refuses_a_repeat_below_one():
+    from mcflow import bench
+
+    with pytest.raises(ValueError, match=r"repeat \(--repeat\) must be a positive integer, "
+                                         "got 0"):
+        bench.run_suite(n=10**4, repeat=0)

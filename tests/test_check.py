@@ -80,7 +80,7 @@ def test_cli_error_beats_fail_and_keeps_the_finished_cases(tmp_path, monkeypatch
     assert [(c["name"], c["verdict"]) for c in cases] == [
         ("ok", "pass"), ("wrong", "fail"), ("boom", "error")]
     page = (report / "index.html").read_text()
-    assert '<section id="ok">' in page and '<section id="wrong">' in page
+    assert '<section id="case-ok">' in page and '<section id="case-wrong">' in page
     assert "Could not run: RuntimeError: claimed pdf exploded" in page
     report_json = json.loads((report / "result.json").read_text())
     assert report_json["verdict"] == "error"
@@ -133,3 +133,77 @@ def test_cases_without_a_seed_get_their_own_auto_seed(tmp_path, monkeypatch):
     assert seeds[0] == case_seed("exp", "derived", 0.0, 1.0)
     assert seeds[1] not in (seeds[0], 0) and seeds[2] == 7
     assert all(type(seed) is int for seed in seeds)  # the integer actually used
+
+
+@pytest.mark.parametrize(
+    ("default", "message"),
+    [
+        ("n = 'x'", "[tool.mcflow]: n must be a number such as 1e7, got 'x'"),
+        ("n = 0", "[tool.mcflow]: n must be a positive integer"),
+        ("alpha = 2", "[tool.mcflow] alpha must be a number in (0, 1), got 2"),
+        ("bins = 10", "[tool.mcflow]: an integer bins needs range = [lo, hi]"),
+        ("bins = [1, 0]", "[tool.mcflow]: bins edges must be strictly increasing"),
+        ("bins = 10\nrange = [1, 0]", "[tool.mcflow]: range must satisfy lo < hi"),
+        ("sigma = -1.0", "[tool.mcflow]: sigma must be > 0"),
+        ("tolerance = -1e-3", "[tool.mcflow]: tolerance must be a positive finite L1 distance"),
+        ("seed = -1", "[tool.mcflow]: seed must be a non-negative integer"),
+    ],
+)
+def test_a_malformed_default_is_an_error_even_when_every_case_overrides_it(
+        tmp_path, monkeypatch, capsys, default, message):
+    calls = []
+    monkeypatch.setattr(mcflow.check, "validate", lambda *a, **k: calls.append(a))
+    path = tmp_path / "cases.toml"  # every case sets every key: the defaults are never used
+    path.write_text(f"[tool.mcflow]\n{default}\n[[tool.mcflow.cases]]\ntransform = 'exp'\n"
+                    "n = 1e4\nbins = 5\nrange = [0, 1]\nsigma = 1.0\ntolerance = 1e-3\n"
+                    "seed = 1\n")
+    with pytest.raises(ConfigError, match=r"cases\.toml"):
+        load_config(path)
+    assert main(["check", str(path)]) == 2
+    assert f"{str(path)!r}: {message}" in capsys.readouterr().err
+    assert calls == []
+
+
+def test_a_cases_own_edges_replace_the_default_bins_and_range(tmp_path):
+    (tmp_path / "cases.toml").write_text(textwrap.dedent("""
+        [tool.mcflow]
+        bins = 10
+        range = [0, 20]
+        [[tool.mcflow.cases]]
+        name = "default bins"
+        transform = "exp"
+        [[tool.mcflow.cases]]
+        name = "own edges"
+        transform = "exp"
+        bins = [0, 1, 2, 50]
+        [[tool.mcflow.cases]]
+        name = "own count"
+        transform = "exp"
+        bins = 4
+    """))
+    cases = load_config(tmp_path / "cases.toml").cases
+    assert [(c.options["bins"], c.options.get("range")) for c in cases] == [
+        (10, (0, 20)), ([0, 1, 2, 50], None), (4, (0, 20))]
+
+
+def test_select_and_override_return_new_configs(tmp_path):
+    (tmp_path / "cases.toml").write_text(textwrap.dedent("""
+        [tool.mcflow]
+        n = 1e5
+        [[tool.mcflow.cases]]
+        name = "seed exp"
+        transform = "exp"
+        seed = 3
+        [[tool.mcflow.cases]]
+        name = "tanh"
+        transform = "tanh"
+    """))
+    config = load_config(tmp_path / "cases.toml")
+    chosen = config.select("TANH").override(n=2000, seed="auto")
+    assert [c.name for c in chosen.cases] == ["tanh"]
+    assert (chosen.selection, chosen.available, chosen.alpha) == ("TANH", 2, config.alpha)
+    assert chosen.cases[0].options == {"n": 2000, "seed": "auto"}
+    assert config.cases[0].options == {"n": 100_000, "seed": 3}  # unchanged
+    assert config.select("") is config and config.override() is config
+    with pytest.raises(ConfigError, match="-k 'sinh' selects none of the 2 cases"):
+        config.select("sinh")

@@ -29,9 +29,9 @@ LAYERS = (
      "_nd_jacobian"},
     {"_float_support", "expected", "nulls", "layers", "result", "cdf_claim", "assessment",
      "validation", "_nd_layers", "_nd_regions", "_nd_proposal", "_nd_histogram", "_nd_passes"},
-    {"figures", "reporting", "_nd_figures"},
-    {"cli", "_cli_options", "specs", "config", "check", "__main__", "testing", "pytest_plugin",
-     "bench", "__init__", "nd"},
+    {"figures", "reporting", "_nd_figures", "_figure_style", "_figure_cells"},
+    {"cli", "_cli_options", "_cli_run", "_gate_outputs", "_keyword", "specs", "config", "check",
+     "__main__", "testing", "pytest_plugin", "bench", "__init__", "nd"},
 )
 
 

@@ -123,3 +123,19 @@ def test_histogram_calibration_at_d2():
     failures = sum(nd.validate(_case(flow), n=2**14, seed=seed, alpha=0.05).verdict == "fail"
                    for seed in range(300))
     assert failures <= stats.binom.ppf(1 - 1e-3, 300, 0.05)
+
+
+def test_impossible_and_nan_densities_at_samples_are_counted_apart():
+    flow = _flow("coupling d=2")
+
+    def log_prob(y):  # -inf on one half-plane, NaN on a thin slab, right elsewhere
+        out = flow.log_prob(y)
+        out[y[:, 0] > 2.0] = -np.inf
+        out[(y[:, 1] > 0.0) & (y[:, 1] < 0.01)] = np.nan
+        return out
+
+    result = nd.validate(nd.Case(flow.forward, log_prob, dim=2, name="holes"), n=N, seed=0)
+    counters = result.counters
+    assert counters["zero_density"] > 0 and counters["nan_log_q"] > 0
+    assert counters["invalid_log_q"] == counters["zero_density"] + counters["nan_log_q"]
+    assert "mc_vs_claimed" in result.failed_layers

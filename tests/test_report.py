@@ -64,7 +64,9 @@ def test_report_files_and_their_content(tmp_path, results):
     parser = _Collector()
     parser.feed(index.read_text())
     text = " ".join(parser.text)
-    assert parser.sections == ["seed exp", "too wide"]
+    # ids without spaces, and the summary table at the top links to each
+    assert parser.sections == ["case-seed-exp", "case-too-wide"]
+    assert '<a href="#case-seed-exp">seed exp</a>' in index.read_text()
     assert len(parser.images) == 9 and all(s.startswith("data:image/png;base64,") for s in
                                            parser.images)
     for needle in ("PASS", "FAIL", "mc_vs_claimed", "underflow", "NaN", "detected with 95% power",
@@ -164,7 +166,7 @@ def test_a_report_shows_cases_that_could_not_run(tmp_path, results):
                          errors={"broken": "RuntimeError: claimed pdf exploded"})
     parser = _Collector()
     parser.feed(index.read_text())
-    assert parser.sections == ["ok", "broken"]
+    assert parser.sections == ["case-ok", "case-broken"]
     assert "Could not run: RuntimeError: claimed pdf exploded" in " ".join(parser.text)
     payload = json.loads((index.parent / "result.json").read_text())
     assert payload["verdict"] == "error"
@@ -174,3 +176,47 @@ def test_a_report_shows_cases_that_could_not_run(tmp_path, results):
     assert "ERROR" in only_errors.read_text()
     with pytest.raises(ValueError, match="at least one"):
         write_report([], tmp_path / "none")
+
+
+@pytest.mark.parametrize(("pvalue", "floor", "label", "text"), [
+    (1 / 100_001, 1 / 100_001, "p", "p < 1e-05"),
+    (1 / 10_001, 1 / 10_001, "p", "p < 0.0001"),
+    (5 / 40_001, 5 / 40_001, "combined p", "combined p < 0.0002"),
+    (1 / 2001, 1 / 2001, "", "< 0.0007"),
+    (2 / 100_001, 1 / 100_001, "p", "p = 2e-05"),  # one replicate beyond: a value, not a bound
+    (0.0123, 1 / 100_001, "p", "p = 0.0123"),
+    (0.0123, 1 / 100_001, "", "0.0123"),
+    (0.5, float("nan"), "p", "p = 0.5"),  # no floor known
+])
+def test_p_text_writes_a_bound_at_the_floor_and_a_value_above_it(pvalue, floor, label, text):
+    from mcflow.result import p_text
+
+    assert p_text(pvalue, floor, label) == text
+    if text.partition("< ")[2]:  # the bound is never below what was observed
+        assert float(text.partition("< ")[2]) > pvalue
+
+
+def test_p_values_at_the_floor_are_bounds_in_summary_html_and_markdown(tmp_path, results):
+    _, wrong = results
+    floor = wrong.pvalue_floor
+    assert floor == 1 / (wrong.replicates + 1)
+    at_floor = [key for key in ("ks", "l1", "g", "ad")
+                if getattr(wrong, f"{key}_pvalue") == pytest.approx(floor)]
+    assert at_floor  # a lognormal(1.2) claim against n = 1e5 saturates the null
+    bound = f"< {1.5 * floor:.1g}"
+    summary = wrong.summary()
+    assert summary.count(f"(p {bound})") == len(at_floor)
+    assert f"p = {floor:.3g}" not in summary
+    assert wrong.combined_pvalue == pytest.approx(wrong.combined_pvalue_floor)
+    assert f"combined p < {1.5 * wrong.combined_pvalue_floor:.1g}" in summary
+    index = write_report([wrong], tmp_path / "report", names=["too wide"])
+    page = index.read_text()
+    assert page.count(f'<td class="num">&lt; {1.5 * floor:.1g}</td>') == len(at_floor)
+    markdown = (index.parent / "summary.md").read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith("| too wide |"))
+    cells = [cell.strip() for cell in row.split("|")]
+    assert cells.count(bound) == len(at_floor)
+    assert cells[4] == f"< {1.5 * wrong.combined_pvalue_floor:.1g}"  # combined p
+    payload = json.loads((index.parent / "result.json").read_text())
+    statistics = payload["cases"][0]["statistics"]
+    assert statistics["combined_pvalue_floor"] == pytest.approx(wrong.combined_pvalue_floor)
