@@ -149,6 +149,7 @@ def pointwise_layer(forward: Callable[[np.ndarray], np.ndarray],
             statistics), None)
     message = (f"the change of variables fails at {int(flagged.sum())} of {x.shape[0]} points: "
                f"{_worst_text(x, residual, flagged)} in log density")
+    message += _likely_cause(residual, flagged, tolerance)
     if log_det is not None:
         user = np.asarray(log_det(x), dtype=np.float64).reshape(-1)
         density_term = np.abs(lq + user - lp)[flagged]
@@ -160,6 +161,20 @@ def pointwise_layer(forward: Callable[[np.ndarray], np.ndarray],
         message += f"; the error is in {where}"
     worst = x[int(np.argmax(np.where(flagged, np.abs(residual), -1.0)))]
     return Pointwise(LayerResult("pointwise", "fail", message, statistics), worst)
+
+
+def _likely_cause(residual: np.ndarray, flagged: np.ndarray, tolerance: np.ndarray) -> str:
+    """Name the bug when the residual says it: the same constant at every point."""
+    if flagged.mean() < 0.99:  # wrong only somewhere: a region, a branch, one coordinate
+        return (f" (wrong at {100 * flagged.mean():.0f}% of the points: an error confined to a "
+                "region or depending on x, e.g. one coordinate's scale or one layer's sign)")
+    spread = float(np.ptp(residual[flagged]))
+    if spread <= 10 * float(np.max(tolerance[flagged])):
+        constant = float(np.median(residual[flagged]))
+        return (f" (the same {constant:+.4g} everywhere: q is off by a constant factor "
+                f"{np.exp(constant):.4g}, e.g. a log-det term not multiplied by the dimension or a "
+                "missing normalising constant)")
+    return ""
 
 
 def tail_size(count: int) -> int:

@@ -101,7 +101,7 @@ def test_check_runs_every_case_with_one_budget(capsys, tmp_path):
                        str(tmp_path / "report"))
     assert code == 0
     page = (tmp_path / "report" / "index.html").read_text()
-    assert '<section id="seed exp">' in page and '<section id="skewed">' in page
+    assert '<section id="case-seed-exp">' in page and '<section id="case-skewed">' in page
     assert "seed exp" in out and "skewed" in out
     assert "alpha = 0.02 overall (0.01 per case)" in out
     payload = json.loads(out_json.read_text())
@@ -227,7 +227,8 @@ def test_default_seed_is_the_case_seed_and_random_draws_a_printed_integer(capsys
         out_file = tmp_path / "r.json"
         code, out, _ = run(capsys, "validate", "exp", "--n", "1e4", "--json", str(out_file),
                            *extra)
-        assert code == 0
+        # a random seed is a fresh draw: a correct density fails in alpha = 1% of them
+        assert code in ((0, 1) if "random" in extra else (0,))
         seeds.append(json.loads(out_file.read_text())["seed"])
         assert f"seed = {seeds[-1]}," in out  # the integer actually used is printed
     auto = mcflow.validate(mcflow.transforms.Exp(), n=10**4).seed

@@ -139,3 +139,14 @@ def test_impossible_and_nan_densities_at_samples_are_counted_apart():
     assert counters["zero_density"] > 0 and counters["nan_log_q"] > 0
     assert counters["invalid_log_q"] == counters["zero_density"] + counters["nan_log_q"]
     assert "mc_vs_claimed" in result.failed_layers
+
+
+@pytest.mark.parametrize(("name", "cause"), [
+    ("actnorm-scalar-not-times-d d=5", "off by a constant factor"),
+    ("spline-tail d=5", "an error confined to a region"),
+])
+def test_the_pointwise_layer_names_the_likely_cause(name, cause):
+    layer = _layer(nd.validate(_case(_flow(name)), n=N, seed=0), "pointwise")
+    assert layer.status == "fail" and cause in layer.message, layer.message
+    if "constant" in cause:  # log det = log a instead of d log a (a = 1.05, d = 5): q x 1.05^4
+        assert f"{1.05 ** 4:.4g}" in layer.message

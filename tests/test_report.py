@@ -60,6 +60,9 @@ def test_report_files_and_their_content(tmp_path, results):
     assert len(pngs) == 2 * 4 + 1  # four figures per case and the overview
     for png in pngs:
         _assert_png(png)
+    # 256-colour palette PNGs: the report embeds every figure, so each must stay small
+    # (RGBA ones were 50-160 kB)
+    assert max(png.stat().st_size for png in pngs) < 80_000
 
     parser = _Collector()
     parser.feed(index.read_text())

@@ -263,7 +263,8 @@ def test_result_to_dict_is_versioned_json():
     assert sum(payload["histogram"]["counts"]) == r.histogram.in_range
     assert set(payload["statistics"]) == {"ks_statistic", "ks_pvalue", "ks_asymptotic_pvalue",
                                           "l1", "l1_pvalue", "g_statistic", "g_pvalue",
-                                          "ad_statistic", "ad_pvalue", "combined_pvalue"}
+                                          "ad_statistic", "ad_pvalue", "combined_pvalue",
+                                          "combined_pvalue_floor"}
 
 
 def test_user_bins_override_the_default():
