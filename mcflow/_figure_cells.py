@@ -24,7 +24,7 @@ from mcflow._figure_style import STYLE, VERDICT_COLOURS, X_COLOUR, Y_COLOUR, new
 if TYPE_CHECKING:
     from mcflow.result import ValidationResult
 
-__all__ = ["residuals_figure", "validation_densities_figure"]
+__all__ = ["observed_cells", "residuals_figure", "validation_densities_figure"]
 
 
 def _normal_pdf(xs: np.ndarray, mu: float, sigma: float) -> np.ndarray:
@@ -35,6 +35,14 @@ def normal_scores(result: ValidationResult) -> np.ndarray:
     """``Phi^-1`` of the claimed CDF at the middle of every bin."""
     cumulative = result.expected_underflow + np.cumsum(result.expected) - result.expected / 2
     return ndtri(np.clip(cumulative, 1e-300, 1 - 1e-16))
+
+
+def observed_cells(result: ValidationResult) -> np.ndarray:
+    """Return the [underflow, bins..., overflow, non-finite] counts the statistics used."""
+    h = result.histogram
+    if result.cells is not None and result.cells.size == h.bins + 3:
+        return result.cells
+    return np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]])
 
 
 def _ratio_panel(axis: Any, where: np.ndarray, result: ValidationResult, shown: np.ndarray,
@@ -145,8 +153,7 @@ def residuals_figure(result: ValidationResult) -> Figure:
     """
     from mcflow.sensitivity import standardized_residuals
 
-    h = result.histogram
-    cells = np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]])
+    cells = observed_cells(result)
     probabilities = np.concatenate([[result.expected_underflow], result.expected,
                                     [result.expected_overflow, result.expected_nonfinite]])
     residuals = standardized_residuals(cells, probabilities)

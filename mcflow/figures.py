@@ -24,7 +24,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from PIL import Image
 
-from mcflow._figure_cells import residuals_figure, validation_densities_figure
+from mcflow._figure_cells import observed_cells, residuals_figure, validation_densities_figure
 from mcflow._figure_style import STYLE as _STYLE
 from mcflow._figure_style import VERDICT_COLOURS as _VERDICT_COLOURS
 from mcflow._figure_style import X_COLOUR as _X_COLOUR
@@ -112,12 +112,6 @@ def save_figure(figure: Figure, path: str | Path, *, dpi: int = 110) -> Path:
     return path
 
 
-def _observed_cells(result: ValidationResult) -> np.ndarray:
-    """Return the [underflow, bins..., overflow, non-finite] counts."""
-    h = result.histogram
-    return np.concatenate([[h.underflow], h.counts, [h.overflow, h.nonfinite]])
-
-
 def cdf_difference_figure(result: ValidationResult) -> Figure:
     """Draw the empirical minus claimed CDF at the bin edges, with the KS band.
 
@@ -130,7 +124,7 @@ def cdf_difference_figure(result: ValidationResult) -> Figure:
     matplotlib.figure.Figure
     """
     h = result.histogram
-    cells = _observed_cells(result)
+    cells = observed_cells(result)
     empirical = (cells[0] + np.concatenate([[0], np.cumsum(cells[1:-2])])) / h.n
     claimed = result.expected_underflow + np.concatenate([[0.0], np.cumsum(result.expected)])
     difference = empirical - claimed

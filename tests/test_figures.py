@@ -126,11 +126,12 @@ def test_fig2_draws_the_claim_as_bin_averages_like_the_monte_carlo():
     # one bin 100x too full: the axis stays readable, the cell is drawn at the edge
     counts = h.counts.copy()
     counts[h.bins // 2] *= 100
-    skewed = dataclasses.replace(result, histogram=dataclasses.replace(h, counts=counts))
+    cells = np.concatenate([[h.underflow], counts, [h.overflow, h.nonfinite]])
+    skewed = dataclasses.replace(result, histogram=dataclasses.replace(h, counts=counts),
+                                 cells=cells)
     axis = figures.residuals_figure(skewed).axes[0]
     from mcflow.sensitivity import standardized_residuals
-    z = standardized_residuals(np.concatenate([[h.underflow], counts, [h.overflow, h.nonfinite]]),
-                               np.concatenate([[result.expected_underflow], result.expected,
+    z = standardized_residuals(cells, np.concatenate([[result.expected_underflow], result.expected,
                                                [result.expected_overflow,
                                                 result.expected_nonfinite]]))
     assert np.nanmax(z) > 100 and axis.get_ylim()[1] < np.nanmax(z) / 10
