@@ -1,5 +1,5 @@
 # Two commands do all set-up on a machine with python3 and make:
-#   make run    the seed's exp example: validation report in reports/seed-exp/
+#   make run    the seed's exp example: validation report in build/seed-exp/
 #   make test   the test suite
 #   make test-adapters   from_torch / from_jax on the real libraries (own venv; CI runs it)
 # Each creates or updates the local virtual environment .venv first.
@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Compiled kernels are cached here, so only the first run pays for compilation.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# Simulated nulls are kept here too (a pure function of n and the cells; see mcflow/nulls.py).
+export MCFLOW_CACHE_DIR ?= $(CURDIR)/.mcflow_cache
 
 ADAPTERS_VENV := .venv-adapters
 ADAPTERS_STAMP := $(ADAPTERS_VENV)/.installed-stamp
@@ -17,7 +19,7 @@ ADAPTERS_STAMP := $(ADAPTERS_VENV)/.installed-stamp
 # pull a CUDA build of several GB.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: run test test-adapters bench bench-report lint clean
+.PHONY: run seed-report test test-adapters bench bench-report lint docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +34,12 @@ $(ADAPTERS_STAMP): pyproject.toml
 	$(ADAPTERS_VENV)/bin/python -m pip install --quiet -e '.[test,adapters]'
 	touch $(ADAPTERS_STAMP)
 
+# The report goes to build/ (ignored by git): timings and dates change on every run, and
+# `make run` must not dirty the tree.  `make seed-report` regenerates the committed copy.
 run: $(STAMP)
+	$(BIN)/mcflow validate exp --n 1e8 --seed 0 --report build/seed-exp
+
+seed-report: $(STAMP)
 	$(BIN)/mcflow validate exp --n 1e8 --seed 0 --report reports/seed-exp
 
 # The whole suite, the slow statistical runs included (plain `pytest` skips those).
@@ -57,5 +64,10 @@ bench-report: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check mcflow tests bench
 
+# The documentation site, from the docstrings, with warnings as errors (`make test` builds it
+# too, in tests/test_docs.py): open docs/_build/html/index.html.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -n -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) $(ADAPTERS_VENV) .numba_cache .pytest_cache .benchmarks
+	rm -rf $(VENV) $(ADAPTERS_VENV) .numba_cache .mcflow_cache .pytest_cache .benchmarks docs/_build

@@ -42,6 +42,9 @@ def count_chunks(transform: Transform, key: np.uint64, first: int, last: int, n:
     NaN; ``progress(samples_done)`` is called after each batch.
     """
     row = np.zeros(binning.bins + 5, dtype=np.int64)
+    # No more workers than chunks: an idle thread's wake-up can cost more than a chunk
+    # (the counts depend on the chunks only, never on the workers).
+    threads = max(1, min(threads, last - first))
     with _numba_threads(threads):
         for batch_start, batch_stop in _batches(first, last, transform, threads):
             row += _count_batch(transform, key, batch_start, batch_stop, n, mu, sigma,

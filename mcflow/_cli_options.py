@@ -79,6 +79,11 @@ def _sample_count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _sample_count_or_auto(text: str) -> int | str:
+    """Accept what :func:`_sample_count` does, or ``auto`` (the n --tolerance needs)."""
+    return "auto" if text.strip().lower() == "auto" else _sample_count(text)
+
+
 def _seed(text: str) -> int | str:
     """Parse an integer, ``auto`` (from the case identity) or ``random`` (a fresh integer)."""
     if text == AUTO_SEED:
@@ -128,7 +133,8 @@ def _thread_list(text: str) -> list[int]:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", type=_output_path,
-                        help="write the result as JSON")
+                        help="write the result as JSON (schema mcflow.validation/2, the same "
+                             "document as a report's result.json)")
     parser.add_argument("--report", metavar="DIR", type=_output_path,
                         help="write an HTML/Markdown/JSON report with figures into DIR")
     parser.add_argument("--threads", type=int, default=None, help="engine threads (default: all)")
@@ -162,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="built-in (exp, sinh_arcsinh:skew=0.5) or MODULE:OBJECT")
     validate.add_argument("--pdf", metavar="MODULE:FUNC",
                           help="claimed density p_Y (default: derived from the transform)")
-    validate.add_argument("--n", type=_sample_count, default=10**7, help="samples (default 1e7)")
+    validate.add_argument("--n", type=_sample_count_or_auto, default=10**7,
+                          help="samples (default 1e7), or 'auto': a pilot of 1e5, then the n "
+                               "that resolves --tolerance (95%% power), within --max-n")
+    validate.add_argument("--max-n", type=_sample_count, default=None, metavar="N",
+                          help="with --n auto: the most samples to draw (default 1e9)")
     validate.add_argument("--bins", type=int, default=None,
                           help="uniform bins over --range (default: equal-probability bins)")
     validate.add_argument("--range", type=_number, nargs=2, metavar=("LO", "HI"))
@@ -206,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--summary", metavar="FILE", type=_output_path,
                        help="write a Markdown summary (table, verdict, failing cases), e.g. "
                             '"$GITHUB_STEP_SUMMARY"; replaces FILE')
+    check.add_argument("--compare", metavar="FILE", type=Path, default=None,
+                       help="compare with a baseline (an earlier --json or result.json): "
+                            "verdict changes and statistics that moved beyond their noise; "
+                            "informs only, the exit code stays this run's")
     _add_run_options(check)
 
     commands.add_parser("list", help="list the built-in transforms")

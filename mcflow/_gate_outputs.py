@@ -14,16 +14,16 @@ and one ``--fail-fast`` never started is ``<skipped>``.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import socket
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcflow._cli_options import requested_outputs
+from mcflow._document import document_json
 from mcflow._files import write_text_atomically
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
-def markdown_summary(outcome: CheckOutcome, title: str) -> str:
+def markdown_summary(outcome: CheckOutcome, title: str,
+                     comparison: Mapping[str, Any] | None = None) -> str:
     """Return a Markdown job summary: the table, the verdict, each non-passing case's summary.
 
     Parameters
@@ -117,6 +118,8 @@ def markdown_summary(outcome: CheckOutcome, title: str) -> str:
         From :func:`mcflow.check.run_check`.
     title : str
         The heading (the verdict is appended).
+    comparison : mapping, optional
+        ``--compare``'s (the document's ``comparison``): its table follows the verdict.
 
     Returns
     -------
@@ -130,6 +133,10 @@ def markdown_summary(outcome: CheckOutcome, title: str) -> str:
         lines.append(f"| {_cell(name)} | **{verdict}** | "
                      + " | ".join(_cell(cell) for cell in cells) + " |")
     lines += ["", f"**{outcome.verdict_line()}**", ""]
+    if comparison is not None:
+        from mcflow._compare import comparison_markdown
+
+        lines.append(comparison_markdown(comparison))
     for name, text in outcome.problems():
         lines += [f"### {_cell(name)}", "", "```", text.replace("```", "'''"), "```", ""]
     return "\n".join(lines)
@@ -140,9 +147,10 @@ def write_junit_xml(outcome: CheckOutcome, path: str | Path) -> Path:
     return write_text_atomically(path, junit_xml(outcome))
 
 
-def write_markdown_summary(outcome: CheckOutcome, path: str | Path, title: str) -> Path:
+def write_markdown_summary(outcome: CheckOutcome, path: str | Path, title: str,
+                           comparison: Mapping[str, Any] | None = None) -> Path:
     """Write :func:`markdown_summary` to ``path`` atomically; return the path."""
-    return write_text_atomically(path, markdown_summary(outcome, title))
+    return write_text_atomically(path, markdown_summary(outcome, title, comparison))
 
 
 def write_outputs(args: argparse.Namespace, payload: dict[str, Any],
@@ -155,7 +163,8 @@ def write_outputs(args: argparse.Namespace, payload: dict[str, Any],
     args : argparse.Namespace
         Parsed ``validate`` or ``check`` arguments, with a ``written`` list.
     payload : dict
-        The JSON document.
+        The JSON document (``mcflow.validation/2``; its ``comparison``, if any,
+        goes into ``--summary`` too).
     write_report : callable
         ``write_report(folder) -> index path``.
     outcome : CheckOutcome, optional
@@ -165,13 +174,14 @@ def write_outputs(args: argparse.Namespace, payload: dict[str, Any],
         args.written.append(f"--{option.replace('_', '-')} {getattr(args, option)}")
 
     if args.json:
-        write_text_atomically(args.json, json.dumps(payload, indent=2, allow_nan=False) + "\n")
+        write_text_atomically(args.json, document_json(payload))
         done("json")
     if outcome is not None and args.junit_xml:
         write_junit_xml(outcome, args.junit_xml)
         done("junit_xml")
     if outcome is not None and args.summary:
-        write_markdown_summary(outcome, args.summary, f"mcflow check: {args.source}")
+        write_markdown_summary(outcome, args.summary, f"mcflow check: {args.source}",
+                               payload.get("comparison"))
         done("summary")
     if args.report:
         index = write_report(args.report)

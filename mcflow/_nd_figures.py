@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 
+from mcflow._document import document_json, one_case_document, result_case
 from mcflow._files import write_text_atomically
 from mcflow.figures import save_figure
 
@@ -140,13 +140,19 @@ def nd_figure(result: NdResult) -> Figure:
     return figure
 
 
-def write_nd_report(result: NdResult, directory: str | Path) -> Path:
-    """Write ``result.json``, ``summary.md`` and ``figure.png`` into ``directory``; return it."""
+def write_nd_report(result: NdResult, directory: str | Path,
+                    document: Mapping[str, Any] | None = None) -> Path:
+    """Write ``result.json``, ``summary.md`` and ``figure.png`` into ``directory``; return it.
+
+    ``result.json`` is ``document`` (the run's ``mcflow.validation/2`` document,
+    as ``--json`` writes it), by default the one-case document of ``result``.
+    """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     save_figure(nd_figure(result), folder / "figure.png")
-    write_text_atomically(folder / "result.json", json.dumps(result.to_dict(), indent=2,
-                                                             allow_nan=False) + "\n")
+    if document is None:
+        document = one_case_document(result)
+    write_text_atomically(folder / "result.json", document_json(document))
     write_text_atomically(folder / "summary.md",
                           f"# {result.name}: {result.verdict.upper()}\n\n![figure](figure.png)\n"
                           f"\n```\n{result.summary()}\n```\n")
@@ -175,5 +181,5 @@ def report_parts(results: Mapping[str, Any], staging: Path, first_index: int,
             f'{base64.b64encode(figure.read_bytes()).decode("ascii")}"></figure></section>')
         rows.append(f"| {name} | **{result.verdict.upper()}** | {result.n:.3g} | d = {result.dim}"
                     f" | - | - | - | - | - | - | {', '.join(result.failed_layers) or '-'} |")
-        cases.append({**result.to_dict(), "name": name, "flow": result.name})
+        cases.append(result_case(name, result))
     return "".join(sections), rows, cases, {r.verdict for r in results.values()}

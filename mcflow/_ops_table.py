@@ -47,38 +47,46 @@ OP_NAMES = (
     "sinh_arcsinh", "power", "normal_cdf", "cube", "sinh",
 )
 
+# The scalar formulas call the maths functions instead of inlining them (as the vectorized
+# block loops of mcflow._ops must): the same IEEE operations, so bitwise the same values,
+# while numba-level inlining of every op into each switch cost most of the first compile.
+_exp, _sigmoid, _softplus, _sinh, _asinh, _softplus_libm, _log_cosh, _normal_cdf = (
+    jit(function.py_func) for function in (
+        _maths.exp, _maths.sigmoid, _maths.softplus, _maths.sinh, _maths.asinh,
+        _maths.softplus_libm, _maths.log_cosh, normal_cdf))
+
 _LOG2 = _maths.LN2
 _LOG3 = math.log(3.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-@jit(inline="always")
+@jit
 def op_forward(op, a, b, x):
     """``T(x)`` of op ``op`` with parameters ``(a, b)``."""
     if op == EXP:
-        return _maths.exp(x)
+        return _exp(x)
     if op == AFFINE:
         return a + b * x
     if op == SIGMOID:
-        return _maths.sigmoid(x)
+        return _sigmoid(x)
     if op == TANH:
         return math.tanh(x)
     if op == SOFTPLUS:
-        return _maths.softplus(x)
+        return _softplus(x)
     if op == SINH_ARCSINH:
-        return _maths.sinh((_maths.asinh(x) + a) * b)
+        return _sinh((_asinh(x) + a) * b)
     if op == POWER:
         return x**a if x >= 0.0 else np.nan
     if op == NORMAL_CDF:
-        return normal_cdf(x)
+        return _normal_cdf(x)
     if op == CUBE:
         return x * x * x
     if op == SINH:
-        return _maths.sinh(x)
+        return _sinh(x)
     return np.nan
 
 
-@jit(inline="always")
+@jit
 def op_inverse(op, a, b, y):
     """``T^-1(y)``; NaN outside the op's image."""
     if op == EXP:
@@ -108,7 +116,7 @@ def op_inverse(op, a, b, y):
     return np.nan
 
 
-@jit(inline="always")
+@jit
 def op_log_abs_det(op, a, b, x):
     """``log|dT/dx|`` at ``x``."""
     if op == EXP:
@@ -116,14 +124,14 @@ def op_log_abs_det(op, a, b, x):
     if op == AFFINE:
         return math.log(abs(b))
     if op == SIGMOID:
-        return -_maths.softplus_libm(-x) - _maths.softplus_libm(x)
+        return -_softplus_libm(-x) - _softplus_libm(x)
     if op == TANH:
-        return 2.0 * (_LOG2 - x - _maths.softplus_libm(-2.0 * x))
+        return 2.0 * (_LOG2 - x - _softplus_libm(-2.0 * x))
     if op == SOFTPLUS:
-        return -_maths.softplus_libm(-x)
+        return -_softplus_libm(-x)
     if op == SINH_ARCSINH:
         u = (math.asinh(x) + a) * b
-        return math.log(b) + _maths.log_cosh(u) - math.log(math.hypot(1.0, x))
+        return math.log(b) + _log_cosh(u) - math.log(math.hypot(1.0, x))
     if op == POWER:
         return math.log(abs(a)) + (a - 1.0) * math.log(x) if x >= 0.0 else np.nan
     if op == NORMAL_CDF:
@@ -131,11 +139,11 @@ def op_log_abs_det(op, a, b, x):
     if op == CUBE:
         return _LOG3 + 2.0 * math.log(abs(x))
     if op == SINH:
-        return _maths.log_cosh(x)
+        return _log_cosh(x)
     return np.nan
 
 
-@jit(inline="always")
+@jit
 def op_inverse_log_abs_det(op, a, b, y):
     """``log|dT^-1/dy|`` at ``y``, from its own formula (the seed's Eq. 5)."""
     if op == EXP:
@@ -150,7 +158,7 @@ def op_inverse_log_abs_det(op, a, b, y):
         return -math.log(-math.expm1(-y)) if y >= 0.0 else np.nan
     if op == SINH_ARCSINH:
         u = math.asinh(y) / b - a
-        return _maths.log_cosh(u) - math.log(b) - math.log(math.hypot(1.0, y))
+        return _log_cosh(u) - math.log(b) - math.log(math.hypot(1.0, y))
     if op == POWER:
         if not y >= 0.0:
             return np.nan

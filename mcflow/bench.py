@@ -18,7 +18,6 @@ The last two need the ``bench`` extra (``pip install mcflow[bench]``).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -32,6 +31,7 @@ import numba
 import numpy as np
 
 from mcflow import _kernels, registry, transforms
+from mcflow._bench_output import markdown_table, plot, write_results
 from mcflow._rng import CHUNK_SIZE, seed_key
 from mcflow.edges import equal_probability_edges
 from mcflow.engine import histogram
@@ -42,15 +42,18 @@ __all__ = [
     "BENCH_RANGE",
     "Measurement",
     "engine_normals",
+    "markdown_table",
     "measure",
     "numpy_boost_histogram",
     "numpy_fast_histogram",
     "numpy_normals",
     "numpy_pipeline",
+    "plot",
     "run_suite",
     "three_step_chain",
     "vectorized_exp",
     "workloads",
+    "write_results",
 ]
 
 BENCH_BINS = 200
@@ -201,12 +204,18 @@ def workloads(n: int, threads: int) -> dict[str, Callable[[], Any]]:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Best-of-``repeat`` wall time of one workload."""
+    """Wall times of one workload: ``seconds`` is the best of ``times``."""
 
     name: str
     threads: int
     n: int
     seconds: float
+    times: tuple[float, ...] = ()
+
+    @property
+    def median_seconds(self) -> float:
+        """Median of the repeats (the spread a user sees on a shared machine)."""
+        return float(np.median(self.times)) if self.times else self.seconds
 
     @property
     def samples_per_second(self) -> float:
@@ -219,15 +228,16 @@ class Measurement:
         return 1e9 * self.seconds / self.n
 
 
-def measure(name: str, work: Callable[[], Any], n: int, threads: int, repeat: int) -> Measurement:
-    """Time ``work`` ``repeat`` times after one warm-up call; keep the best."""
+def measure(name: str, work: Callable[[], Any], n: int, threads: int, repeat: int,
+            clock: Callable[[], float] = time.perf_counter) -> Measurement:
+    """Time ``work`` ``repeat`` times after one warm-up call; keep every time."""
     work()  # warm-up: compilation, page faults, thread pools
-    best = float("inf")
+    times = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = clock()
         work()
-        best = min(best, time.perf_counter() - started)
-    return Measurement(name=name, threads=threads, n=n, seconds=best)
+        times.append(clock() - started)
+    return Measurement(name=name, threads=threads, n=n, seconds=min(times), times=tuple(times))
 
 
 def machine() -> dict[str, Any]:
@@ -259,7 +269,7 @@ def run_suite(n: int = 10**8, threads: Sequence[int] | None = None, repeat: int 
     threads : sequence of int, optional
         Thread counts for the scaling table (default 1 .. all cores).
     repeat : int
-        Timed repetitions per workload (best kept).
+        Timed repetitions per workload (every time is kept; rates use the best).
     only : sequence of str, optional
         Workload names to run (default: all).
 
@@ -322,83 +332,12 @@ def summarize(results: Sequence[Measurement], scaling: Sequence[Measurement], n:
         if base:
             efficiency.append({"name": m.name, "threads": m.threads,
                                "samples_per_second": m.samples_per_second,
+                               "median_samples_per_second": m.n / m.median_seconds,
+                               "times": list(m.times),
                                "speedup": m.samples_per_second / base,
                                "efficiency": m.samples_per_second / (base * m.threads)})
     return {"machine": machine(), "n": n,
             "measurements": [{**asdict(m), "samples_per_second": m.samples_per_second,
+                              "median_samples_per_second": m.n / m.median_seconds,
                               "ns_per_sample": m.ns_per_sample} for m in results],
             "scaling": efficiency, "ratios": ratios}
-
-
-def markdown_table(data: dict[str, Any]) -> str:
-    """Render results JSON (from :func:`run_suite`) as Markdown; never edit by hand."""
-    machine_info = data["machine"]
-    lines = [
-        f"# mcflow benchmarks, n = {data['n']:.0e}",
-        "",
-        f"{machine_info['cpu']}, {machine_info['cores']} cores; mcflow {machine_info['mcflow']}, "
-        f"numba {machine_info['numba']}, numpy {machine_info['numpy']}, "
-        f"Python {machine_info['python']}, {machine_info['date']}. "
-        "Generated from the JSON next to this file by `mcflow bench`; do not edit.",
-        "",
-        "| workload | threads | M samples/s | ns/sample |",
-        "|---|---|---|---|",
-    ]
-    for m in data["measurements"]:
-        lines.append(f"| {m['name']} | {m['threads']} | {m['samples_per_second'] / 1e6:.1f} | "
-                     f"{m['ns_per_sample']:.2f} |")
-    lines += ["", "| ratio | value |", "|---|---|"]
-    lines += [f"| {name} | {value:.2f} |" for name, value in data["ratios"].items()]
-    lines += ["", "| scaling | threads | M samples/s | speed-up | efficiency |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {s['name']} | {s['threads']} | {s['samples_per_second'] / 1e6:.1f} | "
-              f"{s['speedup']:.2f} | {s['efficiency']:.0%} |" for s in data["scaling"]]
-    return "\n".join(lines) + "\n"
-
-
-def plot(data: dict[str, Any], path: str | Path) -> Path:
-    """Throughput vs threads and a bar chart against the baselines, as one PNG."""
-    from mcflow.figures import new_figure, save_figure
-
-    figure = new_figure((12, 4))
-    left, right = figure.subplots(1, 2)
-    for name in sorted({s["name"] for s in data["scaling"]}):
-        rows = [s for s in data["scaling"] if s["name"] == name]
-        left.plot([s["threads"] for s in rows], [s["samples_per_second"] / 1e6 for s in rows],
-                  "o-", label=name)
-    left.set(xlabel="threads", ylabel="M samples/s", title="Engine thread scaling")
-    left.set_xticks(sorted({s["threads"] for s in data["scaling"]}))
-    left.legend(frameon=False)
-    left.grid(alpha=0.3)
-    measurements = sorted(data["measurements"], key=lambda m: m["samples_per_second"])
-    right.barh([m["name"] for m in measurements],
-               [m["samples_per_second"] / 1e6 for m in measurements],
-               color=["#DD8452" if m["name"].startswith("engine") else "#4C72B0"
-                      for m in measurements])
-    right.set(xlabel="M samples/s",
-              title=f"n = {data['n']:.0e}, best of repeats (NumPy pipeline/fill: 1 thread)")
-    right.grid(alpha=0.3, axis="x")
-    return save_figure(figure, path)
-
-
-def write_results(data: dict[str, Any], json_path: str | Path | None = None,
-                  plot_path: str | Path | None = None,
-                  markdown_path: str | Path | None = None,
-                  written: Callable[[str], None] | None = None) -> None:
-    """Write results JSON, plot and Markdown table (each atomically).
-
-    ``written(option)`` is called after each file is in place, with ``"json"``,
-    ``"plot"`` or ``"markdown"`` (the command line reports them on Ctrl-C).
-    """
-    from mcflow.reporting import write_text_atomically
-
-    for option, path, write in (
-            ("json", json_path, lambda to: write_text_atomically(
-                to, json.dumps(data, indent=2) + "\n")),
-            ("plot", plot_path, lambda to: plot(data, to)),
-            ("markdown", markdown_path, lambda to: write_text_atomically(
-                to, markdown_table(data)))):
-        if path:
-            write(path)
-            if written is not None:
-                written(option)

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from traceback import format_exception
 from typing import Any
 
+from mcflow._document import build_document, error_case, not_run_case, result_case
 from mcflow._nd_case import Case as NdCase
 from mcflow.config import CheckConfig, ConfigError
 from mcflow.nd import NdResult
 from mcflow.nd import validate as nd_validate
-from mcflow.result import SCHEMA_VERSION, ValidationResult
+from mcflow.result import ValidationResult
 from mcflow.specs import parse_pdf, parse_transform
 from mcflow.validation import validate
 
@@ -53,9 +54,8 @@ class CaseError:
         return f"{self.type}: {' '.join(self.message.split())}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable view, shaped like a case of :meth:`CheckOutcome.to_dict`."""
-        return {"name": self.name, "verdict": "error",
-                "error": {"type": self.type, "message": self.message}}
+        """Return the ``"error"`` case of :meth:`CheckOutcome.to_dict`'s document."""
+        return error_case(self.name, self.message, self.type)
 
 
 @dataclass(frozen=True)
@@ -163,23 +163,24 @@ class CheckOutcome:
         lines += [f"\n{name}:\n{text}" for name, text in self.problems()]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable view: every case (``to_dict()``, its error or not run), the verdict."""
+    def to_dict(self, *, title: str | None = None) -> dict[str, Any]:
+        """Return the run's JSON document (``mcflow.validation/2``), as ``--json`` writes it.
+
+        Every case in config order: a finished one as its result's
+        ``to_dict()`` under its config name (a d-dimensional one keeps the
+        flow's name in ``flow``), one that raised as ``kind: "error"``, one
+        ``fail_fast`` never started as ``kind: "not_run"``; with the overall
+        verdict and alpha, the environment and the ``-k`` selection.
+        ``title`` is an optional heading (the CLI's report uses its own).
+        """
         by_name = self.by_name
         cases = [self.errors[name].to_dict() if name in self.errors
-                 else {"name": name, "verdict": "not_run", "reason": self.not_run_reason}
-                 if name in self.not_run
-                 else _named(name, by_name[name].to_dict()) for name in self.case_names]
-        count = len(self.case_names)
-        return {"schema": SCHEMA_VERSION, "verdict": self.verdict, "alpha": self.alpha,
-                "alpha_per_case": self.alpha / count, "selected_by": self.selection,
-                "cases_in_config": self.available or count, "seconds": self.seconds,
-                "errors": len(self.errors), "not_run": len(self.not_run), "cases": cases}
-
-
-def _named(name: str, case: dict[str, Any]) -> dict[str, Any]:
-    """Return the case's JSON under its config name (an ``NdResult``'s ``name`` is the flow's)."""
-    return {"name": name, **{key: value for key, value in case.items() if key != "name"}}
+                 else not_run_case(name, self.not_run_reason) if name in self.not_run
+                 else result_case(name, by_name[name]) for name in self.case_names]
+        return build_document(cases, alpha=self.alpha, seconds=self.seconds,
+                              selected_by=self.selection,
+                              cases_in_config=self.available or len(self.case_names),
+                              title=title)
 
 
 def _resolve(config: CheckConfig) -> list[tuple[Any, Any]]:

@@ -55,6 +55,8 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
+    from mcflow._auto_n import DEFAULT_MAX_N, validate_auto_n
+    from mcflow._document import one_case_document
     from mcflow._gate_outputs import write_outputs
     from mcflow.case import Case
     from mcflow.reporting import write_report
@@ -63,6 +65,11 @@ def _run_validate(args: argparse.Namespace) -> int:
     from mcflow.validation import validate
 
     check_output_paths(args)
+    if args.n == "auto" and args.tolerance is None:
+        raise UsageError("--n auto needs --tolerance T: it chooses the n that detects an L1 "
+                         "deviation of T")
+    if args.max_n is not None and args.n != "auto":
+        raise UsageError("--max-n applies to --n auto only")
     if args.bins is not None and args.range is None:
         raise UsageError("--bins needs --range LO HI")
     if args.range is not None and args.bins is None:
@@ -82,12 +89,20 @@ def _run_validate(args: argparse.Namespace) -> int:
                "threads": args.threads}
     if args.bins is not None:
         options.update(bins=args.bins, range=tuple(args.range))
-    with dask_client(args) as client, \
-            progress_bar(show_progress(args.quiet), transform.name) as progress:
-        result = validate(transform, pdf, progress=progress, client=client, **options)
+    with dask_client(args) as client:
+        def run(n: int) -> Any:
+            with progress_bar(show_progress(args.quiet), transform.name) as progress:
+                return validate(transform, pdf, progress=progress, client=client,
+                                **{**options, "n": n})
+
+        result = run(args.n) if args.n != "auto" else validate_auto_n(
+            run, args.max_n or DEFAULT_MAX_N,
+            report=None if args.quiet else lambda line: print(f"mcflow: {line}", file=sys.stderr))
     if not args.quiet:
         print(result.summary())
-    write_outputs(args, result.to_dict(), lambda folder: write_report([result], folder))
+    document = one_case_document(result)
+    write_outputs(args, document,
+                  lambda folder: write_report([result], folder, document=document))
     return EXIT_CODES[result.verdict]
 
 
@@ -96,7 +111,9 @@ def _run_validate_nd(args: argparse.Namespace, case: Any) -> int:
     import numba
 
     from mcflow import nd
+    from mcflow._document import one_case_document
     from mcflow._gate_outputs import write_outputs
+    from mcflow._nd_figures import write_nd_report
 
     given = [flag for flag, value in (("--pdf", args.pdf), ("--support", args.support),
                                       ("--bins", args.bins), ("--range", args.range),
@@ -118,7 +135,9 @@ def _run_validate_nd(args: argparse.Namespace, case: Any) -> int:
         numba.set_num_threads(previous)
     if not args.quiet:
         print(result.summary())
-    write_outputs(args, result.to_dict(), lambda folder: result.report(folder) / "summary.md")
+    document = one_case_document(result)
+    write_outputs(args, document,
+                  lambda folder: write_nd_report(result, folder, document) / "summary.md")
     return EXIT_CODES[result.verdict]
 
 
@@ -128,6 +147,7 @@ def _run_check(args: argparse.Namespace) -> int:
     if args.keyword is not None:
         compile_expression(args.keyword)  # a usage error before anything is imported or run
     check_output_paths(args)
+    from mcflow._compare import compare_documents, comparison_lines, load_baseline
     from mcflow._gate_outputs import write_outputs
     from mcflow.check import run_check
     from mcflow.config import load_config
@@ -135,6 +155,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from mcflow.reporting import write_report
     from mcflow.result import ValidationResult
 
+    baseline = load_baseline(args.compare) if args.compare is not None else None
     config = load_config(args.file)
     if args.keyword is not None:
         config = config.select(args.keyword)
@@ -151,6 +172,12 @@ def _run_check(args: argparse.Namespace) -> int:
             print(error.traceback, file=sys.stderr, end="")
         print(f"mcflow: error: case {error.name!r} could not run: {error.line()}",
               file=sys.stderr)
+    title = f"mcflow check: {config.source}"
+    document = outcome.to_dict(title=title)
+    if baseline is not None:  # informs only: the exit code stays this run's verdict
+        document["comparison"] = compare_documents(baseline, document, str(args.compare))
+        if not args.quiet:
+            print("\n" + "\n".join(comparison_lines(document["comparison"], _arrow())))
     errors = {name: error.line() for name, error in outcome.errors.items()}
     not_run = dict.fromkeys(outcome.not_run, outcome.not_run_reason)
 
@@ -158,12 +185,22 @@ def _run_check(args: argparse.Namespace) -> int:
         pairs = list(zip(outcome.names, outcome.results, strict=True))
         one_d = [(name, r) for name, r in pairs if isinstance(r, ValidationResult)]
         return write_report([r for _, r in one_d], folder, names=[name for name, _ in one_d],
-                            title=f"mcflow check: {config.source}", errors=errors,
+                            title=title, errors=errors,
                             nd_results={name: r for name, r in pairs
-                                        if isinstance(r, NdResult)}, not_run=not_run)
+                                        if isinstance(r, NdResult)}, not_run=not_run,
+                            document=document)
 
-    write_outputs(args, outcome.to_dict(), report, outcome)
+    write_outputs(args, document, report, outcome)
     return EXIT_CODES[outcome.verdict]
+
+
+def _arrow() -> str:
+    """``→`` where stdout can encode it (a redirected Windows console may not), else ``->``."""
+    try:
+        "→".encode(sys.stdout.encoding or "ascii")
+    except (LookupError, UnicodeEncodeError):
+        return "->"
+    return "→"
 
 
 def _run_list(_args: argparse.Namespace) -> int:

@@ -99,8 +99,10 @@ def equal_probability_edges(
     bulk_bins : int
         Equal-mass bins in the bulk.
     seed : int, optional
-        Seed of the tested run; the pilot stream is derived from it but is
-        independent of it.
+        Seed of the pilot (:func:`mcflow.validate` passes the case's own seed,
+        whatever the run's, so all runs of a case share their cells and their
+        null); the pilot stream is derived from it and is independent of the
+        run drawn with the same seed.
 
     Returns
     -------

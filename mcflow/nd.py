@@ -1,13 +1,15 @@
 """Validate the density of a d-dimensional flow by brute force: ``nd.Case`` and ``nd.validate``.
 
 For Y = T(X), X ~ N(mean, diag(scale^2)) in R^d, and a claimed log-density
-log q, four layers (:mod:`mcflow._nd_layers`) each report on their own:
+log q, five layers (:mod:`mcflow._nd_layers`) each report on their own:
 ``structure`` and ``pointwise`` (deterministic: the change-of-variables
 residual ``log q(T x) + log|det J_T(x)| - log p_X(x)`` must vanish against a
 finite-difference Jacobian), ``normalisation`` (importance sampling of the
-integral of q) and ``mc_vs_claimed`` (the fraction of all n samples in a few
-regions against q's mass there, :mod:`mcflow._nd_regions`).  The statistical
-layers share ``alpha`` (Bonferroni).  Memory is fixed: samples stream in blocks
+integral of q), ``mc_vs_claimed`` (the fraction of all n samples in a few
+regions against q's mass there, :mod:`mcflow._nd_regions`) and, for d <= 3,
+``histogram`` (the samples on a grid against q's cell masses by quadrature,
+:mod:`mcflow._nd_histogram`).  The two or three statistical layers share
+``alpha`` (Bonferroni).  Memory is fixed: samples stream in blocks
 of 65,536 rows, and sums are reduced in block order, so a seed gives bitwise the
 same result on any number of threads.
 
@@ -26,7 +28,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ from mcflow._nd_proposal import FlowMixture, StudentT
 from mcflow._nd_regions import fit_regions, regions_layer
 from mcflow._nd_stream import rows
 from mcflow._seeds import AUTO_SEED, case_seed
-from mcflow.result import LayerResult
+from mcflow._version import __version__
+from mcflow.result import SCHEMA_VERSION, LayerResult, _jsonable
 
 __all__ = ["Case", "NdResult", "validate"]
 
@@ -95,16 +97,24 @@ class NdResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable view (schema ``mcflow.nd/1``)."""
-        return json.loads(json.dumps({
-            "schema": "mcflow.nd/1", "verdict": self.verdict, "name": self.name,
+        """Return this result as one ``"nd"`` case of the JSON document, identifiable on its own.
+
+        The keys are those of an ``"nd"`` case of ``mcflow.validation/2`` (the
+        README's JSON section; ``name`` and ``flow`` are the flow's name, a
+        check renames ``name`` to the case's), plus ``schema`` and
+        ``mcflow_version``, which a document holds once at its top level.
+        Non-finite floats are the strings ``"nan"``, ``"inf"`` and ``"-inf"``.
+        (Before ``mcflow.validation/2`` this was schema ``mcflow.nd/1``.)
+        """
+        return _jsonable({
+            "schema": SCHEMA_VERSION, "mcflow_version": __version__, "name": self.name,
+            "kind": "nd", "verdict": self.verdict, "flow": self.name,
             "dim": self.dim, "n": self.n, "seed": self.seed, "alpha": self.alpha,
             "failed_layers": list(self.failed_layers),
             "layers": [layer.to_dict() for layer in self.layers],
             "counters": self.counters, "seconds": self.seconds,
-            "worst_x": None if self.worst_x is None else self.worst_x.tolist(),
-            "warnings": list(self.warnings),
-        }, default=float), parse_constant=str)  # inf and nan as strings: strict JSON
+            "worst_x": self.worst_x, "warnings": list(self.warnings),
+        })
 
     def report(self, directory: str | Path) -> Path:
         """Write ``result.json``, ``summary.md`` and ``figure.png`` into ``directory``; return it.
@@ -137,7 +147,7 @@ def _calls(case: Case) -> tuple[Array, Array]:
 def validate(case: Case, n: int = 10**7, alpha: float = 0.01, seed: int | str | None = None,
              client: Any = None, progress: Callable[[int, int], None] | None = None
              ) -> NdResult:
-    """Check a d-dimensional claimed density against brute force, in four layers.
+    """Check a d-dimensional claimed density against brute force, in five layers.
 
     Parameters
     ----------
@@ -146,7 +156,8 @@ def validate(case: Case, n: int = 10**7, alpha: float = 0.01, seed: int | str | 
     n : int, default 1e7
         Monte Carlo samples of T (and ``n`` proposal draws, within [2^18, 2^22]).
     alpha : float, default 0.01
-        Probability that a correct density fails, split over the two statistical layers.
+        Probability that a correct density fails, split over the statistical layers
+        (normalisation, mc_vs_claimed, and the histogram for d <= 3).
     seed : int, optional
         None (or ``"auto"``): derived from the case's name and dimension (reproducible).
     client : distributed.Client, optional

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 
 from mcflow._checks import check_n, check_open_unit, check_replicates, check_seed
+from mcflow._row_statistics import row_statistics
 from mcflow.statistics import (
-    ROW_STATISTICS,
     STATISTIC_NAMES,
     StatisticName,
     check_probabilities,
@@ -67,6 +67,9 @@ class NullDistribution:
     seed : int
         Entropy of the :class:`numpy.random.SeedSequence` that drove the
         simulation; ``simulate_null(n, probabilities, seed=seed)`` repeats it.
+    min_pvalues : ndarray of float64, shape (replicates,), optional
+        Each replicate's smallest p-value, sorted, when already known (a null
+        loaded from a cache); computed from ``table`` on first use otherwise.
     """
 
     n: int
@@ -74,6 +77,7 @@ class NullDistribution:
     probabilities: np.ndarray
     table: np.ndarray
     seed: int
+    min_pvalues: np.ndarray | None = field(default=None, repr=False)
 
     @functools.cached_property
     def _sorted(self) -> dict[str, np.ndarray]:
@@ -106,6 +110,8 @@ class NullDistribution:
     @functools.cached_property
     def _replicate_min_pvalues(self) -> np.ndarray:
         """Each replicate's smallest p-value over the statistics, sorted."""
+        if self.min_pvalues is not None:
+            return self.min_pvalues
         smallest = np.ones(self.replicates)
         for index, name in enumerate(STATISTIC_NAMES):
             column = self.table[:, index]
@@ -267,8 +273,7 @@ def simulate_null(
         counts = rng.multinomial(samples, cell_probabilities, size=rows).astype(
             np.int64, copy=False
         )
-        parts.append(np.column_stack([ROW_STATISTICS[name](counts, cell_probabilities)
-                                      for name in STATISTIC_NAMES]))
+        parts.append(row_statistics(counts, cell_probabilities))  # columns ks, l1, g, ad
     table = np.concatenate(parts)
     # Frozen in content as well as in attributes.
     for values in (table, cell_probabilities):
@@ -291,7 +296,7 @@ def default_replicates(alpha_per_test: float) -> int:
     ``1 - alpha`` quantile, so a p-value near ``alpha`` carries a Monte Carlo
     relative standard error of about ``1 / sqrt(50) = 14 %``, and the smallest
     attainable p-value ``1 / (R + 1)`` is far below ``alpha``.  2000 is the
-    floor for stable quantiles (:func:`detection_limit`); the cap bounds the
+    floor for stable quantiles (:func:`mcflow.sensitivity.detection_limit`); the cap bounds the
     cost (for ``alpha < 5e-4`` the resolution near ``alpha`` degrades
     gracefully, and the p-value stays valid).
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
-import json
 import os
-import platform
 import re
 import shutil
 import tempfile
@@ -23,13 +21,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 
+from mcflow._document import (
+    build_document,
+    document_json,
+    environment,
+    error_case,
+    not_run_case,
+    result_case,
+)
 from mcflow._files import write_text_atomically
 from mcflow._nd_figures import report_parts
-from mcflow._version import __version__
-from mcflow.result import SCHEMA_VERSION, ValidationResult
+from mcflow.result import ValidationResult
 
 __all__ = ["environment", "write_report", "write_text_atomically"]
 
@@ -38,39 +42,6 @@ _REPORT_FIGURE = re.compile(r"^(\d{2}-.+-fig\d-[a-z]+|overview)\.png$")
 _STAGING_PREFIX = ".mcflow-report-"
 #: A staging folder without a writer's pid (or on Windows) is stale after this long.
 _STALE_STAGING_SECONDS = 3600.0
-
-
-def environment() -> dict[str, Any]:
-    """Versions, threads and machine that produced a report."""
-    return {
-        "mcflow": __version__,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "threads": numba.get_num_threads(),
-        "threading_layer": _threading_layer(),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-
-
-def _threading_layer() -> str:
-    try:
-        return str(numba.threading_layer())
-    except ValueError:  # no parallel kernel has run in this process yet
-        return "not initialised"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _slug(text: str, index: int) -> str:
@@ -208,6 +179,8 @@ def _case_html(name: str, result: ValidationResult, folder: Path, figure_names: 
         ("sampling", f"{sampling:.2f} s, {h.n / max(sampling, 1e-9) / 1e6:.1f} M samples/s"),
         ("quadrature + null",
          f"{result.seconds['quadrature']:.2f} s + {result.seconds['null']:.2f} s"),
+        *([("numba compile (first run on this machine)",
+            f"{result.seconds['compile']:.2f} s")] if result.seconds.get("compile") else []),
         ("total", f"{result.seconds['total']:.2f} s"),
     ])
     worst = _table([(f"[{b.lo:.4g}, {b.hi:.4g})", b.observed, b.expected,
@@ -324,22 +297,19 @@ def _remove_stale_staging(*folders: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _error_parts(errors: Mapping[str, str], verdict: str = "error"
-                 ) -> tuple[str, list[str], list[dict[str, str]]]:
-    """HTML sections, Markdown rows and JSON cases of cases without a result.
+def _error_parts(errors: Mapping[str, str], verdict: str = "error") -> tuple[str, list[str]]:
+    """HTML sections and Markdown rows of cases without a result.
 
     ``verdict`` is ``"error"`` (could not run: name to its error) or
     ``"not_run"`` (not started, e.g. after ``--fail-fast``: name to the reason).
     """
-    label, lead, key = {"error": ("ERROR", "Could not run", "error"),
-                        "not_run": ("NOT RUN", "Not run", "reason")}[verdict]
+    label, lead = {"error": ("ERROR", "Could not run"), "not_run": ("NOT RUN", "Not run")}[verdict]
     sections = "".join(
         f'\n<section id="{_anchor(name)}"><h2>{html.escape(name)} <span class="badge '
         f'{verdict}">{label}</span></h2><p class="lead">{lead}: {html.escape(text)}</p>'
         "</section>" for name, text in errors.items())
     rows = [f"| {name} | **{label}** |{' - |' * 8} {text} |" for name, text in errors.items()]
-    cases = [{"name": name, "verdict": verdict, key: text} for name, text in errors.items()]
-    return sections, rows, cases
+    return sections, rows
 
 
 def write_report(
@@ -351,6 +321,7 @@ def write_report(
     errors: Mapping[str, str] | None = None,
     nd_results: Mapping[str, Any] | None = None,
     not_run: Mapping[str, str] | None = None,
+    document: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the report of one or more validation results into ``directory``.
 
@@ -371,6 +342,10 @@ def write_report(
     not_run : mapping of str to str, optional
         Cases never started (``mcflow check --fail-fast``): name to the reason,
         shown as NOT RUN; they do not change the verdict.
+    document : mapping, optional
+        The JSON document of the run (``mcflow.validation/2``) to write as
+        ``result.json``, e.g. ``CheckOutcome.to_dict()``: the same file as
+        ``--json``, environment included.  Default: built from the cases here.
 
     Returns
     -------
@@ -392,7 +367,7 @@ def write_report(
     _remove_stale_staging(target, target.resolve().parent)
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=target))
     try:
-        env = environment()
+        env = dict(document["environment"]) if document is not None else environment()
         sections = []
         for index, (name, result) in enumerate(zip(names, results, strict=True)):
             figure_names = _case_figures(result, staging, _slug(name, index))
@@ -405,10 +380,10 @@ def write_report(
         nd_sections, nd_rows, nd_cases, nd_verdicts = report_parts(nd_results, staging,
                                                                    len(results), _anchor)
         overall = _overall(results, errors, nd_verdicts)
-        error_sections, error_rows, error_cases = _error_parts(errors)
-        skipped_sections, skipped_rows, skipped_cases = _error_parts(not_run, "not_run")
+        error_sections, error_rows = _error_parts(errors)
+        skipped_sections, skipped_rows = _error_parts(not_run, "not_run")
         error_sections = nd_sections + error_sections + skipped_sections
-        error_rows, error_cases = nd_rows + error_rows + skipped_rows, error_cases + skipped_cases
+        error_rows = nd_rows + error_rows + skipped_rows
         summary_rows: list[tuple[str, str, str, str, str]] = [
             (name, r.verdict, f"{r.n:.3g}", f"{r.combined_pvalue:.3g}",
              ", ".join(r.failed_layers) or "-") for name, r in zip(names, results, strict=True)]
@@ -430,12 +405,13 @@ p<sub>Y</sub>(y) = p<sub>X</sub>(T<sup>-1</sup>(y)) |dT<sup>-1</sup>/dy|, X ~ N(
 """
         (staging / "summary.md").write_text(
             _summary_markdown(title, names, results, env, overall, error_rows))
-        payload = {"schema": SCHEMA_VERSION, "title": title, "verdict": overall,
-                   "environment": env,
-                   "cases": [{"name": name, **result.to_dict()}
-                             for name, result in zip(names, results, strict=True)]
-                   + nd_cases + error_cases}
-        (staging / "result.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+        if document is None:
+            document = build_document(
+                [*(result_case(name, r) for name, r in zip(names, results, strict=True)),
+                 *nd_cases, *(error_case(name, text) for name, text in errors.items()),
+                 *(not_run_case(name, reason) for name, reason in not_run.items())],
+                title=title, env=env)
+        (staging / "result.json").write_text(document_json(document))
         (staging / "index.html").write_text(index_html)
         # Publish: every file by an atomic rename, index.html last; then remove
         # figures of an earlier report that this one does not have.

@@ -18,8 +18,9 @@ from mcflow.engine import Histogram
 __all__ = ["SCHEMA_VERSION", "LayerResult", "ValidationResult", "Verdict", "WorstBin",
            "central_range", "p_text"]
 
-#: Version of the ``to_dict()`` layout (bump on any incompatible change).
-SCHEMA_VERSION = "mcflow.validation/1"
+#: Version of the JSON document (:mod:`mcflow._document`) and of each result's ``to_dict()``
+#: (a case of it); bump on any incompatible change.  ``/1`` had three shapes under one name.
+SCHEMA_VERSION = "mcflow.validation/2"
 Verdict = Literal["pass", "fail", "inconclusive"]
 
 
@@ -212,11 +213,20 @@ class ValidationResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable view with a versioned schema (see the README)."""
+        """Return this result as one case of the JSON document, identifiable on its own.
+
+        The keys are those of a ``"1d"`` case of ``mcflow.validation/2`` (the
+        README's JSON section; ``name`` is the transform's), plus ``schema`` and
+        ``mcflow_version``, which a document holds once at its top level
+        (:func:`mcflow._document.result_case` moves them there).  Non-finite
+        floats are the strings ``"nan"``, ``"inf"`` and ``"-inf"`` (strict JSON).
+        """
         h = self.histogram
         return _jsonable({
             "schema": SCHEMA_VERSION,
             "mcflow_version": __version__,
+            "name": self.transform,
+            "kind": "1d",
             "verdict": self.verdict,
             "passed": self.passed,
             "failed_layers": list(self.failed_layers),
@@ -266,8 +276,8 @@ class ValidationResult:
         })
 
 
-
 def _jsonable(value: Any) -> Any:
+    """Return ``value`` as strict JSON data: NumPy types unwrapped, non-finite floats as strings."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.stats import kstwobign
 
 from mcflow._checks import check_n
+from mcflow._row_statistics import STATISTIC_COLUMNS, row_statistics
 
 __all__ = [
     "STATISTIC_NAMES",
@@ -108,59 +109,18 @@ def check_statistic_name(name: Any) -> str:
 # --------------------------------------------------------------------------
 
 
-def _ks_rows(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    totals = counts.sum(axis=1)
-    # Integer cumulative sums are exact; the last boundary (+inf) is left out
-    # because both cumulative distributions are 1 there.
-    cumulative_counts = np.cumsum(counts[:, :-1], axis=1)
-    cumulative_probabilities = np.cumsum(probabilities[:-1])
-    gaps = np.abs(cumulative_counts / totals[:, None] - cumulative_probabilities)
-    if gaps.shape[1] == 0:
-        return np.zeros(counts.shape[0])
-    return gaps.max(axis=1)
+def _column(name: str) -> Any:
+    column = STATISTIC_COLUMNS[name]
+
+    def rows(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        return row_statistics(counts, probabilities)[:, column]
+
+    rows.__name__ = f"_{name}_rows"
+    return rows
 
 
-def _l1_rows(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    totals = counts.sum(axis=1)
-    return np.abs(counts / totals[:, None] - probabilities).sum(axis=1)
-
-
-def _g_rows(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    totals = counts.sum(axis=1).astype(np.float64)
-    expected = totals[:, None] * probabilities
-    excess = counts - expected
-    # Each term c log(c/e) - (c - e) is >= 0 and of size (c - e)^2 / 2e; the
-    # added terms sum to zero, but keeping them inside the sum avoids adding
-    # up large terms of both signs when n is huge.  log1p keeps the digits of
-    # a ratio c/e close to 1; far from 1 the two logs avoid overflowing c/e
-    # for a tiny e.  Cells with c = 0 contribute e; c > 0 where e = 0 is
-    # impossible under the claim and gives +inf.
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_ratio = np.where(
-            np.abs(excess) < 0.5 * expected,
-            np.log1p(excess / expected),
-            np.log(counts) - np.log(expected),
-        )
-        terms = counts * log_ratio - excess
-    terms = np.where(counts == 0, expected, terms)
-    terms = np.where((expected == 0.0) & (counts > 0), np.inf, terms)
-    return 2.0 * terms.sum(axis=1)
-
-
-def _ad_rows(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    totals = counts.sum(axis=1).astype(np.float64)
-    cumulative_counts = np.cumsum(counts[:, :-1], axis=1)
-    cumulative_probabilities = np.cumsum(probabilities[:-1])
-    spread = cumulative_probabilities * (1.0 - cumulative_probabilities)
-    # A boundary where the claimed CDF is 0 or 1 carries no weight (its cell has
-    # no claimed mass; samples there are G's business, which is infinite then).
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.where(spread > 0.0, probabilities[:-1] / spread, 0.0)
-    gaps = cumulative_counts / totals[:, None] - cumulative_probabilities
-    return totals * (gaps * gaps * weights).sum(axis=1)
-
-
-ROW_STATISTICS = {"ks": _ks_rows, "l1": _l1_rows, "g": _g_rows, "ad": _ad_rows}
+#: One statistic of every row (:func:`mcflow._row_statistics.row_statistics`'s column).
+ROW_STATISTICS = {name: _column(name) for name in STATISTIC_COLUMNS}
 
 
 def _observed(name: str, counts: Any, probabilities: Any) -> float:
@@ -280,7 +240,7 @@ def kolmogorov_pvalue(d: float, n: int) -> float:
     statistic it is conservative (too large): the maximum over a grid of bin
     edges can only be smaller than the maximum over the whole line, so the
     binned ``D`` is stochastically smaller than the continuous one.  Use
-    :meth:`NullDistribution.pvalue` for a calibrated p-value.
+    :meth:`mcflow.null_distribution.NullDistribution.pvalue` for a calibrated p-value.
 
     Parameters
     ----------

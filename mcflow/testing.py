@@ -12,7 +12,9 @@ the real flake rate: it should fail in about ``alpha`` of the runs).
 
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
 from collections.abc import Callable
 from typing import Any
 
@@ -91,8 +93,16 @@ def assert_density_matches(
         f"mcflow: the density of {result.transform} does not match "
         f"({result.verdict}; failing layers: {', '.join(result.failed_layers) or 'none'})\n"
         f"{result.summary()}\n"
-        f"reproduce with: pytest --mcflow-seed {result.seed}"
+        f"{_reproduce_line(result.seed)}"
     )
+
+
+def _reproduce_line(seed: int | None) -> str:
+    """``pytest 'TEST_ID' --mcflow-seed S``: the test pytest is running, with the seed used."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    test_id = current.rsplit(" (", 1)[0]  # "path::name (call)" while a test runs
+    target = f"{shlex.quote(test_id)} " if test_id else ""
+    return f"reproduce with: pytest {target}--mcflow-seed {seed}"
 
 
 def _apply_policy(options: dict[str, Any]) -> None:
@@ -140,5 +150,5 @@ def assert_flow_density(case: Any, *, n: int = 10**6, alpha: float = 0.01,
         f"mcflow: the density of {result.name} (d = {result.dim}) does not match "
         f"({result.verdict}; failing layers: {', '.join(result.failed_layers) or 'none'})\n"
         f"{result.summary()}\n"
-        f"reproduce with: pytest --mcflow-seed {result.seed}"
+        f"{_reproduce_line(result.seed)}"
     )

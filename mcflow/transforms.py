@@ -25,7 +25,7 @@ import numpy as np
 
 from mcflow import _kernels, _ops
 from mcflow._checks import check_finite
-from mcflow._numba import jit
+from mcflow._numba import jit, threads_for
 from mcflow.transform import Transform
 
 __all__ = [
@@ -137,7 +137,8 @@ class ProgramTransform(Transform):
 
     def _map(self, kernel: Callable[..., np.ndarray], values: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.float64)
-        return kernel(self._ops, self._params, values.ravel()).reshape(values.shape)
+        with threads_for(values.size):
+            return kernel(self._ops, self._params, values.ravel()).reshape(values.shape)
 
     def _program_support(self) -> tuple[float, float]:
         # Every op is monotone on its domain, so intervals map end to end.

@@ -71,3 +71,30 @@ def test_run_suite_refuses_a_repeat_below_one():
     with pytest.raises(ValueError, match=r"repeat \(--repeat\) must be a positive integer, "
                                          "got 0"):
         bench.run_suite(n=10**4, repeat=0)
+
+
+def test_bench_keeps_every_repeat_and_reports_best_and_median():
+    from mcflow import bench
+
+    ticks = iter([0.0, 1.0, 10.0, 14.0, 20.0, 22.0])  # repeats of 1 s, 4 s and 2 s
+    measurement = bench.measure("w", lambda: None, n=100, threads=1, repeat=3,
+                                clock=lambda: next(ticks))
+    assert measurement.times == (1.0, 4.0, 2.0)
+    assert measurement.seconds == 1.0 and measurement.median_seconds == 2.0
+    data = bench.summarize([measurement], [], n=100)
+    row = data["measurements"][0]
+    assert row["samples_per_second"] == 100.0 and row["median_samples_per_second"] == 50.0
+    table = bench.markdown_table(data)
+    assert "| w | 1 | 0.0 | 0.0 | 10000000.00 |" in table
+    assert "3 repeats per workload" in table
+
+
+def test_bench_markdown_reads_results_without_repeat_times():
+    from mcflow import bench
+
+    old = {"machine": {"cpu": "cpu", "cores": 2, "mcflow": "0", "numba": "0", "numpy": "0",
+                       "python": "3", "date": "today"}, "n": 10**6, "ratios": {},
+           "measurements": [{"name": "w", "threads": 2, "n": 10**6, "seconds": 0.5,
+                             "samples_per_second": 2e6, "ns_per_sample": 500.0}],
+           "scaling": []}
+    assert "| w | 2 | 2.0 | 2.0 | 500.00 |" in bench.markdown_table(old)

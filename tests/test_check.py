@@ -59,7 +59,8 @@ def test_a_raising_case_is_recorded_and_the_others_still_run(tmp_path, monkeypat
     assert "2 could not run" in table
     assert "boom:\nERROR: RuntimeError: claimed pdf exploded" in table
     payload = outcome.to_dict()
-    assert payload["verdict"] == "error" and payload["errors"] == 2
+    assert payload["verdict"] == "error" and payload["schema"] == "mcflow.validation/2"
+    assert [c["kind"] for c in payload["cases"]] == ["1d", "error", "error", "1d"]
     assert [(c["name"], c["verdict"]) for c in payload["cases"]] == [
         ("first", "pass"), ("boom", "error"), ("exit", "error"), ("last", "pass")]
     assert payload["cases"][1]["error"] == {"type": "RuntimeError",

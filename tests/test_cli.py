@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from mcflow.cli import main
+from mcflow.cli import EXIT_CODES, main
 from mcflow.specs import SpecError, parse_transform
 
 
@@ -29,7 +29,8 @@ def test_validate_pass_exit_0_and_json(capsys, tmp_path):
     assert code == 0
     assert out.startswith("PASS: exp, n = 100,000")
     payload = json.loads(out_file.read_text())
-    assert payload["verdict"] == "pass" and payload["n"] == 100_000
+    assert payload["schema"] == "mcflow.validation/2"  # one document, one case
+    assert payload["verdict"] == "pass" and payload["cases"][0]["n"] == 100_000
 
 
 def test_validate_fail_exit_1_with_failing_layer(capsys, tmp_path, monkeypatch):
@@ -229,7 +230,7 @@ def test_default_seed_is_the_case_seed_and_random_draws_a_printed_integer(capsys
                            *extra)
         # a random seed is a fresh draw: a correct density fails in alpha = 1% of them
         assert code in ((0, 1) if "random" in extra else (0,))
-        seeds.append(json.loads(out_file.read_text())["seed"])
+        seeds.append(json.loads(out_file.read_text())["cases"][0]["seed"])
         assert f"seed = {seeds[-1]}," in out  # the integer actually used is printed
     auto = mcflow.validate(mcflow.transforms.Exp(), n=10**4).seed
     assert seeds[0] == seeds[1] == auto != 0
@@ -424,7 +425,7 @@ def announced(*args, **kwargs):
     return original(*args, **kwargs)
 
 validation.run_histogram = announced
-from mcflow.cli import main
+from mcflow.cli import EXIT_CODES, main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -477,3 +478,36 @@ def test_python_m_mcflow_runs_the_cli(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mcflow", "validate", "nosuch"],
                           capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert done.returncode == 2 and "unknown transform 'nosuch'" in done.stderr
+
+
+def test_n_auto_runs_the_n_that_resolves_the_tolerance(tmp_path, capsys):
+    code = main(["validate", "exp", "--n", "auto", "--tolerance", "0.01", "--max-n", "1e8",
+                 "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    case = json.loads((tmp_path / "r.json").read_text())["cases"][0]
+    assert code == 0 and case["verdict"] == "pass"
+    # the pilot of 1e5 cannot see 1e-2; the run it asked for can, within what it asked
+    assert "n = 100,000 detects L1 >= " in captured.err and "running n = " in captured.err
+    assert 10**5 < case["n"] <= 10**8
+    assert case["detection_limit"] <= 0.01 < case["detection_limit"] * (case["n"] / 1e5) ** 0.5
+
+
+def test_n_auto_within_max_n_is_inconclusive_and_says_which_n_would_do(tmp_path, capsys):
+    code = main(["validate", "exp", "--n", "auto", "--tolerance", "1e-4", "--max-n", "1e6",
+                 "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    case = json.loads((tmp_path / "r.json").read_text())["cases"][0]
+    assert case["verdict"] == "inconclusive" and case["n"] == 10**6
+    assert code == EXIT_CODES["inconclusive"] != 0
+    assert "(--max-n 1e+06; about " in captured.err
+    assert case["required_n"] > 10**6
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--n", "auto"], "--n auto needs --tolerance T"),
+    (["--n", "1e5", "--max-n", "1e6"], "--max-n applies to --n auto only"),
+    (["--n", "automatic"], "n must be a positive integer like 1e7, got 'automatic'"),
+])
+def test_n_auto_usage_errors(capsys, argv, message):
+    assert main(["validate", "exp", *argv]) == 2
+    assert message in capsys.readouterr().err

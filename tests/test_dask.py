@@ -139,8 +139,8 @@ def test_cli_dask_local_matches_local_counts(tmp_path, capsys):
                  "--dask-workers", "2", "--json", str(dask_json)]) == 0
     import json
 
-    local = json.loads(local_json.read_text())["histogram"]
-    remote = json.loads(dask_json.read_text())["histogram"]
+    local = json.loads(local_json.read_text())["cases"][0]["histogram"]
+    remote = json.loads(dask_json.read_text())["cases"][0]["histogram"]
     assert local["counts"] == remote["counts"]
 
 

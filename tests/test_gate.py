@@ -187,7 +187,7 @@ def test_k_selects_cases_and_the_budget_is_split_over_those_selected(tmp_path, m
     assert code == 0
     payload = json.loads(out_json.read_text())
     assert [c["name"] for c in payload["cases"]] == ["seed exp", "tanh"]
-    assert payload["alpha_per_case"] == pytest.approx(0.005)
+    assert payload["alpha"] == pytest.approx(0.01)  # overall; each case's own alpha below
     assert (payload["selected_by"], payload["cases_in_config"]) == ("exp or TANH", 3)
     assert [(c["n"], c["seed"], c["alpha"]) for c in payload["cases"]] == [
         (20_000, 7, pytest.approx(0.005))] * 2  # --n and --seed replaced the config's
@@ -223,7 +223,8 @@ def test_fail_fast_stops_after_the_first_failure_and_reports_the_rest_as_not_run
     payload = json.loads((tmp_path / "r.json").read_text())
     assert [c["verdict"] for c in payload["cases"]] == ["pass", "fail", "not_run", "not_run"]
     assert payload["cases"][2]["reason"] == "--fail-fast stopped after 'wrong'"
-    assert payload["not_run"] == 2 and payload["alpha_per_case"] == pytest.approx(0.0025)
+    assert [c["kind"] for c in payload["cases"]].count("not_run") == 2
+    assert [c["alpha"] for c in payload["cases"][:2]] == [pytest.approx(0.0025)] * 2
     assert "FAIL: 4 cases, alpha = 0.01 overall (0.0025 per case)" in out
     assert "; 2 not run (--fail-fast stopped after 'wrong')" in out
     assert [line.split()[:3] for line in out.splitlines() if line.startswith("third")] == [

@@ -92,7 +92,7 @@ def test_an_interrupt_in_user_code_is_never_swallowed_as_a_case_error(tmp_path, 
 
 
 def test_bench_reports_its_own_outputs_on_an_interrupt(tmp_path, monkeypatch, capsys):
-    from mcflow import bench
+    from mcflow import _bench_output
 
     monkeypatch.chdir(tmp_path)
     results = tmp_path / "results.json"
@@ -100,7 +100,7 @@ def test_bench_reports_its_own_outputs_on_an_interrupt(tmp_path, monkeypatch, ca
         "machine": {"cpu": "cpu", "cores": 2, "mcflow": "0", "numba": "0", "numpy": "0",
                     "python": "3", "date": "today"},
         "n": 1000, "measurements": [], "ratios": {}, "scaling": []}))
-    monkeypatch.setattr(bench, "plot", _interrupt)
+    monkeypatch.setattr(_bench_output, "plot", _interrupt)
     code = main(["bench", "--from-json", str(results), "--json", "again.json", "--plot",
                  "p.png", "--markdown", "t.md"])
     assert code == 130

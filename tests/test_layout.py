@@ -25,13 +25,15 @@ LAYERS = (
      "transform", "_chunks", "counts", "engine", "distributed", "_nd_stream"},
     {"transforms", "density", "registry", "case", "_adapt", "_torch_adapter", "_jax_adapter",
      "_nd_case", "_nd_torch", "_nd_jax"},
-    {"statistics", "null_distribution", "sensitivity", "_gauss_kronrod", "quadrature", "edges",
-     "_nd_jacobian"},
+    {"_row_statistics", "statistics", "null_distribution", "sensitivity", "_gauss_kronrod",
+     "quadrature", "edges", "_nd_jacobian"},
     {"_float_support", "expected", "nulls", "layers", "result", "cdf_claim", "assessment",
-     "validation", "_nd_layers", "_nd_regions", "_nd_proposal", "_nd_histogram", "_nd_passes"},
-    {"figures", "reporting", "_nd_figures", "_figure_style", "_figure_cells"},
-    {"cli", "_cli_options", "_cli_run", "_gate_outputs", "_keyword", "specs", "config", "check",
-     "__main__", "testing", "pytest_plugin", "bench", "__init__", "nd"},
+     "validation", "_jacobian_pattern", "_nd_layers", "_nd_regions", "_nd_proposal",
+     "_nd_histogram", "_nd_passes"},
+    {"figures", "reporting", "_bench_output", "_nd_figures", "_figure_style", "_figure_cells",
+     "_document"},
+    {"cli", "_cli_options", "_cli_run", "_gate_outputs", "_compare", "_auto_n", "_keyword",
+     "specs", "config", "check", "__main__", "testing", "pytest_plugin", "bench", "__init__", "nd"},
 )
 
 

@@ -51,8 +51,9 @@ def test_validate_runs_a_d_dimensional_case_with_json_and_report(flows_module, c
     printed = capsys.readouterr().out
     assert "PASS: linear (d = 2)" in printed and "[histogram] pass" in printed
     document = json.loads(out.read_text())
-    assert document["schema"] == "mcflow.nd/1" and document["verdict"] == "pass"
-    assert document["seed"] == 3 and document["n"] == 10**5
+    assert document["schema"] == "mcflow.validation/2" and document["verdict"] == "pass"
+    (case,) = document["cases"]
+    assert case["kind"] == "nd" and case["seed"] == 3 and case["n"] == 10**5
     assert (report / "figure.png").stat().st_size > 10_000
     assert main(["validate", "nd_cli_flows:made_by_a_factory", "--n", "1e5", "-q"]) == 0
 

@@ -110,8 +110,10 @@ def test_assert_flow_density_passes_a_right_flow_and_explains_a_wrong_one():
     with pytest.raises(AssertionError) as failure:
         assert_flow_density(_case(_flow("made-sign d=5")), n=N, seed=1)
     message = str(failure.value)
+    test_id = ("tests/test_nd_layers.py::"
+               "test_assert_flow_density_passes_a_right_flow_and_explains_a_wrong_one")
     for needle in ("does not match (fail; failing layers: structure, pointwise",
-                   "[pointwise] fail", "reproduce with: pytest --mcflow-seed 1"):
+                   "[pointwise] fail", f"reproduce with: pytest {test_id} --mcflow-seed 1"):
         assert needle in message
 
 

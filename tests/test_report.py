@@ -173,8 +173,9 @@ def test_a_report_shows_cases_that_could_not_run(tmp_path, results):
     assert "Could not run: RuntimeError: claimed pdf exploded" in " ".join(parser.text)
     payload = json.loads((index.parent / "result.json").read_text())
     assert payload["verdict"] == "error"
-    assert payload["cases"][1] == {"name": "broken", "verdict": "error",
-                                   "error": "RuntimeError: claimed pdf exploded"}
+    assert payload["cases"][1] == {"name": "broken", "kind": "error", "verdict": "error",
+                                   "error": {"type": "RuntimeError",
+                                             "message": "claimed pdf exploded"}}
     only_errors = write_report([], tmp_path / "only", errors={"broken": "SystemExit: 0"})
     assert "ERROR" in only_errors.read_text()
     with pytest.raises(ValueError, match="at least one"):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -27,9 +28,21 @@ def test_failure_message_carries_statistics_layer_and_worst_bins():
     with pytest.raises(AssertionError) as failure:
         assert_density_matches(transforms.Exp(), lambda y: stats.lognorm.pdf(y, 1.1), n=10**5)
     message = str(failure.value)
+    test_id = "tests/test_testing.py::test_failure_message_carries_statistics_layer_and_worst_bins"
     for needle in ("failing layers: exact, mc_vs_claimed", "KS D =", "L1 =", "G =",
-                   "worst bins:", "reproduce with: pytest --mcflow-seed "):
+                   "worst bins:", f"reproduce with: pytest {test_id} --mcflow-seed "):
         assert needle in message, needle
+
+
+def test_failure_message_names_a_flipped_log_det(monkeypatch):
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # outside pytest: no test id to rerun
+    with pytest.raises(AssertionError) as failure:
+        # p_X(x) * |dT/dx| for Y = exp(X): the log-det added where it is subtracted
+        assert_density_matches(transforms.Exp(), lambda y: stats.norm.pdf(np.log(y)) * y,
+                               n=10**4, seed=2)
+    message = str(failure.value)
+    assert "the log-det's sign flipped?" in message
+    assert message.endswith("reproduce with: pytest --mcflow-seed 2")
 
 
 def test_inconclusive_fails_unless_allowed():
