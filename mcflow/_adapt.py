@@ -22,12 +22,16 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.case import Case
 from mcflow.transform import Transform
 
 __all__ = ["PROMOTED_RTOL", "Pieces", "assemble", "bounds_of", "check_dtype", "fingerprint",
            "float32_rtol", "probe_points", "probe_rows", "promoted_note",
            "promoted_rows_note", "require"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 Array = Callable[[np.ndarray], Any]
 #: Points of the base normal the adapters probe the library at (its quantiles).

@@ -21,9 +21,13 @@ import numpy as np
 from mcflow import _kernels
 from mcflow._binning import Binning
 from mcflow._rng import CHUNK_SIZE
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.transform import Transform
 
 __all__ = ["count_chunks", "samples_in"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Chunks per worker per kernel call: ~2 M samples, a few ms, so progress
 #: updates and Ctrl-C are prompt while the call overhead stays below 0.1%.

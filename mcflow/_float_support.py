@@ -22,11 +22,15 @@ import math
 
 import numpy as np
 
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.quadrature import normal_interval_probabilities
 from mcflow.transform import Transform
 
 __all__ = ["LARGEST", "cell_of", "cutoffs", "inverse_points", "relocate_rounded",
            "rounded_onto_end"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 LARGEST = float(np.finfo(np.float64).max)
 

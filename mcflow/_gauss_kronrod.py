@@ -39,7 +39,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcflow._user_code import hide_mcflow_frames
+
 __all__ = ["NODES", "Budget", "Integrand", "adaptive"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Integrand on the integration variable: ``(nodes, owner) -> values``, where
 #: ``nodes`` has one row of rule nodes per interval and ``owner[i]`` is the

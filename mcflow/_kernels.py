@@ -27,7 +27,6 @@ from mcflow._binning import bin_block
 from mcflow._numba import jit, parallel_jit
 from mcflow._ops import (
     program_forward_block,
-    program_forward_scalar,
     program_inverse_log_abs_det_scalar,
     program_inverse_scalar,
     program_log_abs_det_scalar,
@@ -173,10 +172,17 @@ def bin_values(values, edges, cell_scale, cell_bins, lookup, workers):
 
 @parallel_jit
 def program_forward(ops, params, values):
-    """Forward map of a program, elementwise (new array)."""
-    out = np.empty_like(values)
-    for i in prange(values.size):
-        out[i] = program_forward_scalar(ops, params, values[i])
+    """Forward map of a program, elementwise (new array).
+
+    Block by block through the histogram's own loops (bitwise the scalar
+    program's values): a run then compiles no second, scalar copy of every op.
+    """
+    out = values.copy()
+    blocks = (values.size + BLOCK - 1) // BLOCK
+    for block in prange(blocks):
+        start = block * BLOCK
+        count = min(BLOCK, values.size - start)
+        program_forward_block(ops, params, out[start:start + count], count)
     return out
 
 

@@ -14,7 +14,12 @@ import numpy as np
 from scipy import stats
 from scipy.special import ndtri
 
+from mcflow._user_code import hide_mcflow_frames
+
 __all__ = ["Case", "design_points"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 Array = Callable[[np.ndarray], Any]
 

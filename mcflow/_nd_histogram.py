@@ -26,12 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.layers import mc_layer
 from mcflow.null_distribution import default_replicates
 from mcflow.nulls import cell_groups, group, null_for
 from mcflow.result import LayerResult
 
 __all__ = ["CELLS_PER_AXIS", "MAX_DIM", "Grid", "fit_grid", "histogram_layer"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Highest dimension with a histogram layer.
 MAX_DIM = 3

@@ -19,7 +19,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mcflow._user_code import hide_mcflow_frames
+
 __all__ = ["STEP", "reference_log_det"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Relative step of the coarsest difference: rounding ~eps f / h stays below 1e-10
 #: relative for flows of unit scale at h / 4, and truncation ~h^2 f''' below 1e-10.

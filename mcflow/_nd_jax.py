@@ -38,8 +38,12 @@ import numpy as np
 
 from mcflow._adapt import probe_rows, promoted_rows_note
 from mcflow._nd_case import Case, design_points
+from mcflow._user_code import hide_mcflow_frames
 
 __all__ = ["jax_case"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Rows per call of the library, and the smallest padded call.
 _ROWS, _MIN_BUCKET = 2**16, 1024

@@ -32,10 +32,14 @@ from scipy import stats
 
 from mcflow._nd_case import design_points
 from mcflow._nd_jacobian import reference_log_det
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.result import LayerResult
 
 __all__ = ["BATCHES", "Weights", "base_log_pdf", "design_points", "normalisation_layer",
            "pointwise_layer", "structure_layer", "tail_size"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Batch means of the normalisation's t-test: batches of >= 150 rows at n = 1e4.
 BATCHES = 64

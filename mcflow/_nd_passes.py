@@ -23,9 +23,13 @@ from mcflow._nd_histogram import Grid
 from mcflow._nd_proposal import FlowMixture, StudentT
 from mcflow._nd_regions import Regions
 from mcflow._nd_stream import BLOCK_ROWS, blocks, rows
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.result import LayerResult
 
 __all__ = ["Counts", "count_on_client", "count_samples", "proposal_pass"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 Array = Callable[[np.ndarray], Any]
 #: Blocks of BLOCK_ROWS rows per Dask task.

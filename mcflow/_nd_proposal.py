@@ -30,8 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcflow._nd_stream import rows
+from mcflow._user_code import hide_mcflow_frames
 
 __all__ = ["T_DEGREES", "FlowMixture", "StudentT"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 Array = Callable[[np.ndarray], np.ndarray]
 #: Degrees of freedom of the Student t.

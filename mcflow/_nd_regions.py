@@ -25,9 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.result import LayerResult
 
 __all__ = ["Regions", "fit_regions", "regions_layer"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Pilot mass inside the central ball (and each offset ball's radius); the shell
 #: reaches out to the 90% radius.

@@ -18,8 +18,12 @@ import numpy as np
 
 from mcflow import _kernels
 from mcflow._rng import CHUNK_SIZE, seed_key
+from mcflow._user_code import hide_mcflow_frames
 
 __all__ = ["BLOCK_ROWS", "STREAMS", "blocks", "rows"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Rows per block: CHUNK_SIZE rows are d whole chunks of the flat stream.
 BLOCK_ROWS = CHUNK_SIZE

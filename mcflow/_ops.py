@@ -18,9 +18,13 @@ one import for the transforms and the kernels.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from mcflow import _maths
 from mcflow._numba import jit
-from mcflow._ops_normal import ndtri
+from mcflow._ops_normal import ndtri, normal_cdf
 from mcflow._ops_table import (
     AFFINE,
     CUBE,
@@ -106,6 +110,24 @@ def _softplus_block(values, count):
 
 
 @jit
+def _libm_block(op, a, values, count):
+    """Apply an op without a vector form to ``values[:count]``, as :func:`op_forward` does."""
+    if op == TANH:
+        for i in range(count):
+            values[i] = math.tanh(values[i])
+    elif op == POWER:
+        for i in range(count):
+            x = values[i]
+            values[i] = x**a if x >= 0.0 else np.nan
+    elif op == NORMAL_CDF:
+        for i in range(count):
+            values[i] = normal_cdf(values[i])
+    else:
+        for i in range(count):
+            values[i] = np.nan
+
+
+@jit
 def program_forward_block(ops, params, values, count):
     """Apply a program's forward map in place to ``values[:count]``.
 
@@ -139,9 +161,9 @@ def program_forward_block(ops, params, values, count):
         elif op == SOFTPLUS:
             _softplus_block(values, count)
         else:
-            # libm-bound ops (tanh, power, normal CDF): no vector form to gain.
-            for i in range(count):
-                values[i] = op_forward(op, a, b, values[i])
+            # libm-bound ops (tanh, power, normal CDF): no vector form to gain, and their
+            # own loops rather than op_forward's switch, which a run need not compile.
+            _libm_block(op, a, values, count)
 
 
 @jit

@@ -3,10 +3,12 @@
 A simulated null evaluates KS, L1, G and AD on R x cells counts (4e4 x 210 for
 the seed's case).  As NumPy expressions that is a dozen temporaries of that
 size per statistic, slower than drawing the counts; here each row is one loop
-over its cells with every statistic updated in registers, rows spread over
-the threads.  Rows are independent, so the values do not depend on the thread
-count; observed counts go through the same kernel, so an observed vector equal
-to a simulated one gives bit-identical statistics (ties stay ties).
+over its cells with every statistic updated in registers.  The kernel is
+serial: the null's batches already run on a thread pool
+(:mod:`mcflow.nulls`), and a parallel kernel called from those threads would
+abort under numba's workqueue threading layer (not thread-safe).  Observed
+counts go through the same kernel, so an observed vector equal to a simulated
+one gives bit-identical statistics (ties stay ties).
 
 Per row, with ``n = sum(c)``, ``e_i = n p_i``, ``C_j`` and ``F_j`` the
 cumulative counts and probabilities over the inner boundaries ``j < cells - 1``:
@@ -24,9 +26,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
-from mcflow._numba import parallel_jit, threads_for
+from mcflow._numba import jit
 
 __all__ = ["STATISTIC_COLUMNS", "row_statistics"]
 
@@ -34,10 +35,10 @@ __all__ = ["STATISTIC_COLUMNS", "row_statistics"]
 STATISTIC_COLUMNS = {"ks": 0, "l1": 1, "g": 2, "ad": 3}
 
 
-@parallel_jit
+@jit
 def _statistics_kernel(counts, probabilities, cumulative, weights, out):  # pragma: no cover
     rows, cells = counts.shape
-    for r in prange(rows):
+    for r in range(rows):
         total = 0
         for j in range(cells):
             total += counts[r, j]
@@ -97,6 +98,5 @@ def row_statistics(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         weights = np.where(spread > 0.0, probabilities[:-1] / spread, 0.0)
     out = np.empty((counts.shape[0], 4))
-    with threads_for(counts.size):
-        _statistics_kernel(counts, probabilities, cumulative, weights, out)
+    _statistics_kernel(counts, probabilities, cumulative, weights, out)
     return out

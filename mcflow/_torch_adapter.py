@@ -44,12 +44,16 @@ from mcflow._adapt import (
     require,
     warn_float32,
 )
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.case import Case
 
 if TYPE_CHECKING:
     from mcflow._nd_case import Case as NdCase
 
 __all__ = ["from_torch"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 _SUPPORTED = ("torch.distributions.TransformedDistribution over a Normal base (pyro's too), "
               "a zuko flow or NormalizingFlow, an nflows Flow")

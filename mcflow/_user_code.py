@@ -14,10 +14,15 @@ Three rules, so that nothing a user's code does is lost:
 * An exception a user's function raises inside a compiled kernel is found
   again by calling the function serially, and re-raised as itself with a note
   naming the function and the value that raised it.
+
+Modules between a test and a user's function set ``__tracebackhide__ =
+hide_mcflow_frames``: in pytest their frames are hidden when the user's code
+raised, so the failure shows the test's line and the user's.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +33,38 @@ from numba.core.registry import CPUDispatcher
 
 from mcflow._numba import jit
 
-__all__ = ["as_float_array", "compile_scalar", "raise_first_failure", "serial_map"]
+__all__ = ["as_float_array", "compile_scalar", "hide_mcflow_frames", "raise_first_failure",
+           "serial_map"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def hide_mcflow_frames(excinfo: Any) -> bool:
+    """Tell pytest (as ``__tracebackhide__``) to hide a frame of mcflow's.
+
+    Parameters
+    ----------
+    excinfo : _pytest._code.ExceptionInfo or None
+        The failure pytest is showing.
+
+    Returns
+    -------
+    bool
+        True when the innermost frame is not mcflow's: a user's function (or a
+        library it called) raised through mcflow, which only carried the call.
+        False when mcflow raised (its frames say where and why), and always
+        with ``MCFLOW_DEBUG=1`` (set it, too, when a library's Python code
+        raised on something mcflow passed it: its frames are hidden then).
+    """
+    if excinfo is None or os.environ.get("MCFLOW_DEBUG"):
+        return False
+    tb = excinfo.tb
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE)
+
+
+__tracebackhide__ = hide_mcflow_frames
 
 
 def compile_scalar(function: Callable[..., Any], parameter: str) -> CPUDispatcher:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.case import Case
 from mcflow.cdf_claim import cdf_cell_masses, cdf_layers
 from mcflow.counts import Histogram
@@ -34,6 +35,9 @@ from mcflow.sensitivity import detection_limit, required_n
 
 __all__ = ["Tested", "cdf_claim_layers", "invalid_message", "l1_level", "observed_cells",
            "resolution_layer", "run_layers", "tested_cells", "with_deficit"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Claimed-mass uncertainty, relative to the detection limit, above which the
 #: Monte Carlo comparison with the claim cannot be trusted (inconclusive).

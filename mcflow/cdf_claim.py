@@ -30,13 +30,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcflow._user_code import as_float_array
+from mcflow._user_code import as_float_array, hide_mcflow_frames
 from mcflow.layers import SAFETY, mc_layer
 from mcflow.null_distribution import NullDistribution
 from mcflow.nulls import group, null_for
 from mcflow.result import LayerResult
 
 __all__ = ["CdfMasses", "cdf_cell_masses", "cdf_layers"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 _EPS = float(np.finfo(np.float64).eps)
 

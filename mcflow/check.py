@@ -16,6 +16,7 @@ from typing import Any
 
 from mcflow._document import build_document, error_case, not_run_case, result_case
 from mcflow._nd_case import Case as NdCase
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.config import CheckConfig, ConfigError
 from mcflow.nd import NdResult
 from mcflow.nd import validate as nd_validate
@@ -24,6 +25,9 @@ from mcflow.specs import parse_pdf, parse_transform
 from mcflow.validation import validate
 
 __all__ = ["CaseError", "CheckOutcome", "run_check"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Config options a d-dimensional case takes (the rest are 1-D binning and base options).
 _ND_OPTIONS = frozenset({"n", "seed"})

@@ -17,10 +17,14 @@ from typing import Literal
 import numpy as np
 
 from mcflow._checks import check_normal
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.engine import check_transform
 from mcflow.transform import Transform
 
 __all__ = ["density", "log_density"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 Method = Literal["inverse", "forward", "eq5", "eq4"]

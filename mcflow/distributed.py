@@ -30,9 +30,13 @@ import numpy as np
 
 from mcflow._binning import Binning
 from mcflow._rng import CHUNK_SIZE
+from mcflow._user_code import hide_mcflow_frames
 
 __all__ = ["DEFAULT_TASK_CHUNKS", "DEFAULT_WORKER_TIMEOUT", "ClusterError", "connect",
            "count_on_cluster"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Chunks per task: 2**8 chunks = 16.8 M samples, about 0.1 s of one core for
 #: exp, so the ~5 ms a task costs Dask stays under 5% and a lost worker

@@ -16,10 +16,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.engine import sample
 from mcflow.transform import Transform
 
 __all__ = ["MIN_BIN_ULPS", "equal_probability_edges", "quantile_levels"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 _MIN_EXPECTED_PER_TAIL_BIN = 25.0
 _MIN_EXPECTED_PER_BULK_BIN = 50.0

@@ -23,10 +23,14 @@ from mcflow._binning import Binning, make_binning
 from mcflow._checks import check_n, check_normal
 from mcflow._chunks import checked, count_chunks, samples_in
 from mcflow._rng import CHUNK_SIZE, seed_key
+from mcflow._user_code import hide_mcflow_frames
 from mcflow.counts import Histogram
 from mcflow.transform import Transform
 
 __all__ = ["Histogram", "histogram", "sample"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 ProgressCallback = Callable[[int, int], None]
 

@@ -30,7 +30,7 @@ from scipy.special import ndtri
 
 from mcflow._float_support import cutoffs, inverse_points, relocate_rounded
 from mcflow._gauss_kronrod import Budget, adaptive
-from mcflow._user_code import as_float_array
+from mcflow._user_code import as_float_array, hide_mcflow_frames
 from mcflow.edges import MIN_BIN_ULPS
 from mcflow.layers import EVALUATION_RTOL, numerical_floor
 from mcflow.quadrature import normal_interval_probabilities
@@ -38,6 +38,9 @@ from mcflow.transform import Transform
 
 __all__ = ["ClaimedMasses", "Domain", "Expected", "claimed_cell_masses", "exact_cell_masses",
            "exact_within", "expected_masses", "quadrature_domain"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 #: Tail probability of X left outside the domain on each side, at most.
 _MAX_TAIL = 1e-12

@@ -99,11 +99,15 @@ def mc_layer(name: str, cells: np.ndarray, probabilities: np.ndarray, null: Null
     at most ``alpha_per_test``.  The per-statistic p-values are reported too.
     """
     n = int(cells.sum())
+    # The probabilities the null was simulated for (the claim rounded far below any
+    # resolution, mcflow.nulls.quantized): observed and replicates through one function.
+    tested = null.probabilities if null.probabilities.shape == probabilities.shape \
+        else probabilities
     observed: dict[StatisticName, float] = {
-        "ks": ks_statistic(cells, probabilities),
-        "l1": l1_statistic(cells, probabilities),
-        "g": g_statistic(cells, probabilities),
-        "ad": ad_statistic(cells, probabilities),
+        "ks": ks_statistic(cells, tested),
+        "l1": l1_statistic(cells, tested),
+        "g": g_statistic(cells, tested),
+        "ad": ad_statistic(cells, tested),
     }
     pvalues = {key: null.pvalue(key, value) for key, value in observed.items()}
     combined = null.combined_pvalue({str(key): value for key, value in observed.items()})

@@ -45,10 +45,14 @@ from mcflow._nd_proposal import FlowMixture, StudentT
 from mcflow._nd_regions import fit_regions, regions_layer
 from mcflow._nd_stream import rows
 from mcflow._seeds import AUTO_SEED, case_seed
+from mcflow._user_code import hide_mcflow_frames
 from mcflow._version import __version__
 from mcflow.result import SCHEMA_VERSION, LayerResult, _jsonable
 
 __all__ = ["Case", "NdResult", "validate"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 Array = Callable[[np.ndarray], Any]
 #: Monte Carlo rows the pointwise layer checks besides the design points.

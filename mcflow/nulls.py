@@ -14,6 +14,7 @@ null is the same on any number of threads.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
@@ -24,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mcflow._version import __version__
 from mcflow.null_distribution import NullDistribution, simulate_null
 from mcflow.statistics import check_probabilities
 
-__all__ = ["MAX_CELL_DRAWS", "NULL_SEED", "cache_directory", "cell_groups", "group", "null_for"]
+__all__ = ["MAX_CELL_DRAWS", "NULL_SEED", "cache_directory", "cell_groups", "group", "null_for",
+           "quantized"]
 
 #: Seed of the multinomial null simulation.  Fixed on purpose: the null is a
 #: numerical evaluation of a distribution, not part of the tested randomness,
@@ -35,12 +38,10 @@ __all__ = ["MAX_CELL_DRAWS", "NULL_SEED", "cache_directory", "cell_groups", "gro
 NULL_SEED = 0x6D63666C6F77
 #: Replicates x cells at most: 1.5 s of multinomial draws on 2 cores (3.1 s on one).
 MAX_CELL_DRAWS = 3 * 10**7
-#: Kullback-Leibler divergence between two multinomials below which one's null serves the
-#: other: total variation <= sqrt(KL / 2) = 1e-4 bounds the change of any p-value, below
-#: the Monte Carlo error sqrt(alpha / R) >= 3e-4 of a p-value near alpha at R <= 1e5.
+#: Kullback-Leibler divergence allowed between the user's multinomial and the rounded one
+#: tested (:func:`quantized`): total variation <= sqrt(KL / 2) = 1e-4, below the Monte
+#: Carlo error sqrt(alpha / R) >= 3e-4 of a p-value near alpha at R <= 1e5.
 _SHARED_KL = 2e-8
-#: Nulls of this process that a nearly equal claim may share (see :func:`null_for`).
-_RECENT: list[tuple[int, int, np.ndarray, bytes]] = []
 #: Fewest groups a capped binning is tested on.
 _MIN_GROUPS = 64
 _BATCHES = 16
@@ -59,12 +60,16 @@ def cache_directory() -> Path | None:
     configured = os.environ.get("MCFLOW_CACHE_DIR")
     if configured is not None:
         return Path(configured) / "nulls" if configured else None
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no HOME and no passwd entry: no cache rather than no run
+        return None
     return Path(base) / "mcflow" / "nulls"
 
 
 def _disk_key(n: int, replicates: int, probabilities: bytes) -> str:
-    header = f"{_FORMAT}|{NULL_SEED}|{n}|{replicates}|{_BATCHES}|numpy {np.__version__}|"
+    header = (f"{_FORMAT}|mcflow {__version__}|{NULL_SEED}|{n}|{replicates}|{_BATCHES}|"
+              f"numpy {np.__version__}|")
     return hashlib.sha256(header.encode() + probabilities).hexdigest()
 
 
@@ -76,20 +81,29 @@ def _load(path: Path, replicates: int) -> np.ndarray | None:
         return None
     if stored.dtype != np.float64 or stored.shape != (replicates, 5):
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # pruning goes by last use
     return stored
 
 
 def _store(directory: Path, path: Path, table: np.ndarray) -> None:
+    temporary = None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as file:
+            temporary = file.name
             np.save(file, table)
-        os.replace(file.name, path)  # atomic: a reader sees the whole table or none
+        os.replace(temporary, path)  # atomic: a reader sees the whole table or none
+        temporary = None
         cached = sorted(directory.glob("*.npy"), key=lambda entry: entry.stat().st_mtime)
         for stale in cached[:-_MAX_CACHED]:
             stale.unlink(missing_ok=True)
     except OSError:  # a read-only or full cache costs time on the next run, nothing else
         return
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def cell_groups(probabilities: np.ndarray, replicates: int) -> np.ndarray | None:
@@ -159,32 +173,34 @@ def _simulate(n: int, cells: np.ndarray, replicates: int) -> NullDistribution:
 
 
 def null_for(n: int, probabilities: np.ndarray, replicates: int) -> NullDistribution:
-    """Return the (cached) null of ``n`` samples in cells of ``probabilities``.
+    """Return the (cached) null of ``n`` samples in cells of about ``probabilities``.
 
-    A null already simulated in this process for probabilities p' within a
-    relative ``delta = max |p_i / p'_i - 1|`` with ``n delta^2 / 2 <= 2e-8``
-    is returned instead: the two multinomials' Kullback-Leibler divergence is
-    about ``n sum_i p_i delta_i^2 / 2`` <= that, so no p-value can tell them
-    apart (:data:`_SHARED_KL`).  Claims equal but for quadrature rounding
-    (every monotone built-in's masses on its equal-probability bins, relative
-    differences ~1e-12) then share one null in ``mcflow check``.
+    The null is simulated for the probabilities rounded to a relative grid
+    (:func:`quantized`), and its ``probabilities`` are those rounded ones: test
+    the observed counts against them (:func:`mcflow.layers.mc_layer` does), so
+    that observed and replicate statistics come from one function and ties stay
+    ties.  Claims equal but for quadrature rounding (every monotone built-in's
+    masses on its equal-probability bins, relative differences ~1e-12) then
+    share one null, whatever ran before (the rounding depends on the claim
+    alone).
     """
-    cells = np.ascontiguousarray(probabilities, dtype=np.float64)
-    raw = _shared(n, replicates, cells)
+    cells = quantized(np.ascontiguousarray(probabilities, dtype=np.float64), n)
+    raw = cells.tobytes()
     return _cached(n, hashlib.sha1(raw).hexdigest(), replicates, raw)
 
 
-def _shared(n: int, replicates: int, cells: np.ndarray) -> bytes:
-    """Bytes of a recent null's probabilities close enough to ``cells``, else of ``cells``."""
-    delta = math.sqrt(2.0 * _SHARED_KL / n)
-    for recent_n, recent_replicates, recent, raw in _RECENT:
-        if recent_n == n and recent_replicates == replicates and recent.shape == cells.shape \
-                and np.array_equal(recent == 0.0, cells == 0.0):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                relative = np.abs(cells / recent - 1.0)
-            if float(np.max(relative, where=recent > 0.0, initial=0.0)) <= delta:
-                return raw
-    raw = cells.tobytes()
-    _RECENT.insert(0, (n, replicates, cells.copy(), raw))
-    del _RECENT[64:]
-    return raw
+def quantized(probabilities: np.ndarray, n: int) -> np.ndarray:
+    r"""Round each probability to ``k`` significant bits, ``2^-k <= sqrt(2 KL / n)``.
+
+    A relative change ``delta_i <= 2^-k`` of every ``p_i`` moves the multinomial
+    by a Kullback-Leibler divergence of about ``n \sum_i p_i delta_i^2 / 2 <=
+    KL = 2e-8`` (:data:`_SHARED_KL`), and L1 by at most ``2^-k`` (6e-8 at n =
+    1e7, against a detection limit of 8e-3): the rounded claim is the user's
+    to far below what any n resolves.  Exact powers of two, so the same on
+    every machine; zeros stay zero.  Renormalized after rounding (which moves
+    the sum by up to ``2^-k``).
+    """
+    bits = min(52, max(1, math.ceil(-math.log2(math.sqrt(2.0 * _SHARED_KL / n)))))
+    mantissa, exponent = np.frexp(probabilities)
+    rounded = np.ldexp(np.round(np.ldexp(mantissa, bits)), exponent - bits)
+    return rounded / rounded.sum()  # the sum moved by up to 2^-k; a function of the claim

@@ -19,8 +19,12 @@ from scipy.special import ndtr
 
 from mcflow._checks import check_normal
 from mcflow._gauss_kronrod import Budget, Integrand, adaptive
+from mcflow._user_code import hide_mcflow_frames
 
 __all__ = ["Budget", "integrate_bins", "integrate_interval", "normal_interval_probabilities"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 Pdf = Callable[[np.ndarray], np.ndarray]
 

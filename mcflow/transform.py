@@ -19,9 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from mcflow._user_code import as_float_array, compile_scalar, raise_first_failure, serial_map
+from mcflow._user_code import (
+    as_float_array,
+    compile_scalar,
+    hide_mcflow_frames,
+    raise_first_failure,
+    serial_map,
+)
 
 __all__ = ["Transform"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 _LARGEST = float(np.finfo(np.float64).max)
 

@@ -148,11 +148,9 @@ class ProgramTransform(Transform):
                 lo = max(lo, 0.0)
             op = self._ops[step : step + 1]
             params = self._params[step : step + 1]
-            ends = (
-                _ops.program_forward_scalar(op, params, lo),
-                _ops.program_forward_scalar(op, params, hi),
-            )
-            lo, hi = sorted(ends)
+            with threads_for(2):
+                ends = _kernels.program_forward(op, params, np.array([lo, hi]))
+            lo, hi = sorted(float(end) for end in ends)
         return lo, hi
 
     def __getstate__(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from numba.core.event import install_timer
 from mcflow._checks import check_alpha, check_n, check_tolerance
 from mcflow._jacobian_pattern import explain_exact_layer
 from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
-from mcflow._user_code import as_float_array
+from mcflow._user_code import as_float_array, hide_mcflow_frames
 from mcflow.assessment import (
     Tested,
     cdf_claim_layers,
@@ -68,6 +68,9 @@ from mcflow.sensitivity import required_n, worst_cells
 from mcflow.transform import Transform
 
 __all__ = ["SCHEMA_VERSION", "Case", "LayerResult", "ValidationResult", "validate"]
+
+#: pytest hides these frames when a user's function raised through them.
+__tracebackhide__ = hide_mcflow_frames
 
 _SIGMA_STEP = 1e-3
 _CURVE_POINTS = 3000
@@ -274,7 +277,10 @@ def validate(
         tested = tested_cells(cells, expected, h.edges, n, alpha_per_test)
         layers = run_layers(expected, tested, alpha_per_test, tolerance)
         if expected.exact is not None and transform.has_inverse:
-            layers = explain_exact_layer(layers, expected.claimed, expected.exact, h.edges,
+            # inside the support, as the exact masses were computed: bins beyond it get
+            # no width, and a user's inverse never sees values it may refuse
+            layers = explain_exact_layer(layers, expected.claimed, expected.exact,
+                                         np.clip(h.edges, *transform.support),
                                          transform.inverse_array)
         if case.cdf is not None:
             layers += cdf_claim_layers(case, expected, tested, alpha_per_test, tolerance)

@@ -15,10 +15,8 @@ _CELLS = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MCFLOW_CACHE_DIR", str(tmp_path))
     nulls._cached.cache_clear()
-    nulls._RECENT.clear()
     yield tmp_path / "nulls"
     nulls._cached.cache_clear()
-    nulls._RECENT.clear()
 
 
 def test_a_null_loaded_from_disk_is_the_simulated_one(cache):
@@ -92,14 +90,45 @@ def test_a_validation_gives_the_same_result_from_the_cache(cache):
     assert len(list(cache.glob("*.npy"))) >= 1
 
 
-def test_claims_equal_but_for_rounding_share_one_null(cache):
+def test_claims_equal_but_for_rounding_share_one_null_whatever_ran_before(cache):
     wobbled = _CELLS * (1.0 + 1e-15 * np.array([1, -1, 2, 0, -2]))
+    alone = nulls.null_for(10**6, wobbled, 2000)
+    nulls._cached.cache_clear()
     first, second = nulls.null_for(10**6, _CELLS, 2000), nulls.null_for(10**6, wobbled, 2000)
-    assert second is first
-    # the bound is sqrt(2 * 2e-8 / n) = 2e-7 at n = 1e6: 1e-8 shares, 1e-6 does not (the
-    # wobbles keep the sum at 1)
-    assert nulls.null_for(10**6, _CELLS * (1 + 1e-8 * np.array([1, -1, 1, -1, 1 / 3])), 2000) \
-        is first
-    assert nulls.null_for(10**6, _CELLS * (1 + 1e-6 * np.array([1, -1, 1, -1, 1 / 3])), 2000) \
-        is not first
-    assert nulls.null_for(10**7, _CELLS, 2000) is not first  # another n: another null
+    assert second is first  # one null for both claims, in either order
+    assert np.array_equal(alone.table, first.table)
+    # a difference the rounding keeps (1e-4 relative at n = 1e6, step 2^-18): another null
+    far = _CELLS * (1 + 1e-4 * np.array([1, -1, 1, -1, 1 / 3]))
+    assert nulls.null_for(10**6, far, 2000) is not first
+
+
+@pytest.mark.parametrize("n", [50, 10**4, 10**7, 10**12])
+def test_the_rounding_is_below_what_n_resolves(n):
+    rng = np.random.default_rng(n % 1000)
+    claim = rng.dirichlet(np.ones(200))
+    claim[7] = 0.0
+    claim /= claim.sum()
+    rounded = nulls.quantized(claim, n)
+    inside = claim > 0
+    relative = np.abs(rounded[inside] / claim[inside] - 1.0)
+    # 2^-k <= sqrt(2 KL / n) per cell (KL = 2e-8), twice that after renormalizing
+    assert relative.max() <= 2 * np.sqrt(2 * 2e-8 / n)
+    assert rounded[7] == 0.0 and abs(rounded.sum() - 1.0) < 1e-15
+    # KL to second order (the first-order terms cancel, and summing them in floats would
+    # leave n * 1e-16 of rounding): n * sum (q - p)^2 / (2 p)
+    kl = n * np.sum((rounded[inside] - claim[inside]) ** 2 / (2 * claim[inside]))
+    assert kl <= 2 * 2e-8
+
+
+def test_observed_statistics_use_the_nulls_probabilities():
+    # an observed count vector equal to a replicate ties with it exactly: the p-value of
+    # the largest replicate's L1 counts that replicate (at least 2 / (R + 1))
+    from mcflow.layers import mc_layer
+
+    claim = np.full(12, 1 / 12) * (1 + 1e-7 * np.arange(12) - 1e-7 * 5.5)
+    null = nulls.null_for(300, claim, 2000)
+    counts = np.random.default_rng(3).multinomial(300, null.probabilities, size=1)[0]
+    layer = mc_layer("mc", counts, claim, null, 0.01, "claim", None)
+    from mcflow.statistics import l1_statistic
+
+    assert layer.statistics["l1"] == l1_statistic(counts, null.probabilities)

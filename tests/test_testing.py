@@ -86,3 +86,38 @@ def test_plugin_options_in_a_user_project(tmp_path, option, expected):
         capture_output=True, text=True, cwd=tmp_path, env=dict(os.environ), check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert expected in completed.stdout
+
+
+_RAISING_TEST = textwrap.dedent("""
+    from mcflow import transforms
+    from mcflow.testing import assert_density_matches
+
+    def my_pdf(y):
+        raise ValueError("a bug in the user's pdf")
+
+    def test_user_pdf_raises():
+        assert_density_matches(transforms.Exp(), my_pdf, n=10**4)
+
+    def test_mcflow_refuses():
+        assert_density_matches(transforms.Exp(), n=-1)
+""")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_mcflow_frames_are_hidden_when_the_users_code_raised(tmp_path, debug):
+    (tmp_path / "test_user.py").write_text(_RAISING_TEST)
+    env = {key: value for key, value in os.environ.items() if key != "MCFLOW_DEBUG"}
+    if debug:
+        env["MCFLOW_DEBUG"] = "1"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    output = completed.stdout
+    users, ours = output.split("test_mcflow_refuses", 1)[0], output.split("_ test_mcflow", 1)[1]
+    assert "ValueError: a bug in the user's pdf" in users
+    assert 'raise ValueError("a bug in the user\'s pdf")' in users
+    # validate and quadrature only carried the call: hidden, unless MCFLOW_DEBUG asks
+    assert ("mcflow/validation.py" in users) is debug
+    assert ("mcflow/_gauss_kronrod.py" in users) is debug
+    # mcflow's own refusal keeps its frames: they say where and why
+    assert "n must be a positive integer, got -1" in ours and "mcflow/" in ours
