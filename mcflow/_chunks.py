@@ -20,6 +20,7 @@ import numpy as np
 
 from mcflow import _kernels
 from mcflow._binning import Binning
+from mcflow._numba import one_launch_at_a_time
 from mcflow._rng import CHUNK_SIZE
 from mcflow._user_code import hide_mcflow_frames
 from mcflow.transform import Transform
@@ -90,10 +91,12 @@ def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n:
     drawn = samples_in(start, stop, n)
     if transform.vectorized:
         x = np.empty(drawn)
-        _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
+        with one_launch_at_a_time():
+            _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
         y = _forward_in_calls(transform, x, threads)
-        rows = _kernels.bin_values(y, binning.edges, binning.cell_scale, binning.cell_bins,
-                                   binning.lookup, threads)
+        with one_launch_at_a_time():
+            rows = _kernels.bin_values(y, binning.edges, binning.cell_scale,
+                                       binning.cell_bins, binning.lookup, threads)
         return checked(rows.sum(axis=0), drawn, transform)
     argument = transform.kernel_argument
     kernel = (
@@ -101,8 +104,9 @@ def _count_batch(transform: Transform, key: np.uint64, start: int, stop: int, n:
         else _kernels.histogram_chunks_uncached
     )
     try:
-        rows = kernel(argument, key, start, stop, n, mu, sigma, binning.edges,
-                      binning.cell_scale, binning.cell_bins, binning.lookup, threads)
+        with one_launch_at_a_time():
+            rows = kernel(argument, key, start, stop, n, mu, sigma, binning.edges,
+                          binning.cell_scale, binning.cell_bins, binning.lookup, threads)
     except Exception:  # numba may turn a user's exception into SystemError: find it again
         _reraise_from_forward(transform, key, start, stop, n, mu, sigma, threads)
         raise
@@ -127,7 +131,8 @@ def _reraise_from_forward(transform: Transform, key: np.uint64, start: int, stop
                           mu: float, sigma: float, threads: int) -> None:
     """Redraw a failed batch's x and apply T serially: a user's exception surfaces as itself."""
     x = np.empty(samples_in(start, stop, n))
-    _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
+    with one_launch_at_a_time():
+        _kernels.normals_chunks(key, start, stop, n, mu, sigma, x, threads)
     with np.errstate(all="ignore"):
         transform.forward_array(x)
 

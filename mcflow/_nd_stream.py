@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from mcflow import _kernels
+from mcflow._numba import one_launch_at_a_time
 from mcflow._rng import CHUNK_SIZE, seed_key
 from mcflow._user_code import hide_mcflow_frames
 
@@ -50,8 +51,10 @@ def rows(seed: int, stream: str, first: int, stop: int, dim: int) -> np.ndarray:
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        _kernels.normals_chunks(_key(seed, stream), chunk, chunk + -(-values // CHUNK_SIZE),
-                                first * dim + values, 0.0, 1.0, out, 1)
+        with one_launch_at_a_time():
+            _kernels.normals_chunks(_key(seed, stream), chunk,
+                                    chunk + -(-values // CHUNK_SIZE), first * dim + values,
+                                    0.0, 1.0, out, 1)
     finally:
         numba.set_num_threads(previous)
     return out.reshape(stop - first, dim)

@@ -15,13 +15,17 @@ Kernels are plain loops; this module decides how they are compiled:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numba
 
-__all__ = ["FASTMATH_FLAGS", "SERIAL_BELOW", "jit", "parallel_jit", "threads_for"]
+__all__ = ["FASTMATH_FLAGS", "SERIAL_BELOW", "jit", "one_launch_at_a_time", "parallel_jit",
+           "threads_for"]
+
+_LAUNCHES = threading.Lock()
 
 #: Elements below which an elementwise parallel kernel runs on the calling thread: ~20 ns
 #: each, so 65,536 take ~1 ms on one thread, while waking an idle OpenMP team was
@@ -87,11 +91,34 @@ def threads_for(size: int) -> Iterator[None]:
         alike on any thread.
     """
     if size >= SERIAL_BELOW:
-        yield
+        with one_launch_at_a_time():
+            yield
         return
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        yield
+        with one_launch_at_a_time():
+            yield
     finally:
         numba.set_num_threads(previous)
+
+
+@contextmanager
+def one_launch_at_a_time() -> Iterator[None]:
+    """Serialize parallel kernel launches when numba runs on its workqueue layer.
+
+    workqueue (numba's fallback without OpenMP or TBB, e.g. a pip install on
+    macOS) aborts the process when two Python threads launch parallel kernels
+    at once, as Dask's threaded workers or a user's thread pool do.  Wrap each
+    launch (never a block that calls back into Python, which could launch
+    from another thread and wait on this one); the other layers run freely.
+    """
+    try:
+        exclusive = numba.threading_layer() == "workqueue"
+    except ValueError:  # not chosen until the first launch, which may pick workqueue
+        exclusive = True
+    if not exclusive:
+        yield
+        return
+    with _LAUNCHES:
+        yield

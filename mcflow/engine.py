@@ -22,6 +22,7 @@ from mcflow import _kernels
 from mcflow._binning import Binning, make_binning
 from mcflow._checks import check_n, check_normal
 from mcflow._chunks import checked, count_chunks, samples_in
+from mcflow._numba import one_launch_at_a_time
 from mcflow._rng import CHUNK_SIZE, seed_key
 from mcflow._user_code import hide_mcflow_frames
 from mcflow.counts import Histogram
@@ -225,8 +226,9 @@ def sample(
     mu, sigma = check_normal(mu, sigma)
     key = seed_key(seed)
     x = np.empty(n)
-    _kernels.normals_chunks(key, 0, -(-n // CHUNK_SIZE), n, mu, sigma, x,
-                            numba.get_num_threads())
+    with one_launch_at_a_time():
+        _kernels.normals_chunks(key, 0, -(-n // CHUNK_SIZE), n, mu, sigma, x,
+                                numba.get_num_threads())
     with np.errstate(all="ignore"):
         y = transform.forward_array(x)
     return x, y

@@ -278,3 +278,32 @@ def test_overlapping_chunk_ranges_do_not_add():
 def test_edges_wider_than_float64_are_refused_clearly():
     with pytest.raises(ValueError, match="wider than the largest float64"):
         mcflow.histogram(transforms.Sinh(), 1000, bins=[-1e308, 0.0, 1e308])
+
+
+_CONCURRENT = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+import mcflow
+from mcflow import transforms
+
+def run(seed):
+    h = mcflow.histogram(transforms.Exp(), n=2 * 10**6, bins=50, range=(0.0, 10.0), seed=seed)
+    x, y = mcflow.sample(transforms.Tanh(), n=10**5, seed=seed)
+    return int(h.n), h.counts.tobytes(), float(y.sum())
+
+with ThreadPoolExecutor(4) as pool:
+    together = list(pool.map(run, [1, 2, 1, 2]))
+assert together[0] == together[2] and together[1] == together[3], "not reproducible"
+print("ok", together[0][0])
+"""
+
+
+def test_parallel_kernels_from_many_threads_on_the_workqueue_layer(tmp_path):
+    # numba's workqueue layer (no OpenMP/TBB) aborts on concurrent launches: mcflow takes
+    # turns there, as Dask's threaded workers or a user's thread pool need
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue",
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "MCFLOW_CACHE_DIR": ""}
+    completed = subprocess.run([sys.executable, "-c", _CONCURRENT], env=env,
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "ok 2000000"
