@@ -13,14 +13,12 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
-import numba
 import numpy as np
 
 from mcflow import _kernels
 from mcflow._binning import Binning
-from mcflow._numba import one_launch_at_a_time
+from mcflow._numba import numba_threads, one_launch_at_a_time
 from mcflow._rng import CHUNK_SIZE
 from mcflow._user_code import hide_mcflow_frames
 from mcflow.transform import Transform
@@ -50,23 +48,13 @@ def count_chunks(transform: Transform, key: np.uint64, first: int, last: int, n:
     # No more workers than chunks: an idle thread's wake-up can cost more than a chunk
     # (the counts depend on the chunks only, never on the workers).
     threads = max(1, min(threads, last - first))
-    with _numba_threads(threads):
+    with numba_threads(threads):
         for batch_start, batch_stop in _batches(first, last, transform, threads):
             row += _count_batch(transform, key, batch_start, batch_stop, n, mu, sigma,
                                 binning, threads)
             if progress is not None:
                 progress(samples_in(first, batch_stop, n))
     return row
-
-
-@contextmanager
-def _numba_threads(threads: int) -> Iterator[None]:
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def samples_in(first_chunk: int, stop_chunk: int, n: int) -> int:

@@ -84,18 +84,15 @@ def jacobian_cause(claimed: np.ndarray, exact: np.ndarray, edges: np.ndarray,
     r_var = weights @ (log_ratio - r_mean) ** 2
     if not (np.isfinite(g_var) and np.isfinite(r_var)):
         return None
-    if np.sqrt(g_var) < _MIN_SPREAD or r_var == 0.0:
-        # g nearly constant: only a constant factor is recognisable
-        spread = np.sqrt(r_var)
-        return _constant(r_mean) if spread < 0.1 * abs(r_mean) else None
-    slope = float(weights @ ((g - g_mean) * (log_ratio - r_mean)) / g_var)
-    r2 = slope**2 * g_var / r_var
+    # g nearly constant (an affine step): b cannot be told from c, only a factor is seen
+    slope = 0.0 if np.sqrt(g_var) < _MIN_SPREAD or r_var == 0.0 else \
+        float(weights @ ((g - g_mean) * (log_ratio - r_mean)) / g_var)
     power = round(slope)
     if abs(slope - power) > _POWER_TOLERANCE:
         return None
-    if power == 0:
-        residual = np.sqrt(r_var)
-        return _constant(r_mean) if residual < 0.1 * abs(r_mean) else None
+    if power == 0:  # a constant factor: the same log-ratio in every bin, to 10% of itself
+        return _constant(r_mean) if np.sqrt(r_var) < 0.1 * abs(r_mean) else None
+    r2 = slope**2 * g_var / r_var
     intercept = float(r_mean - slope * g_mean)
     # A Jacobian bug has c = 1: a claim that is some other density times |T'|^k (for exp,
     # N(1, 1) pushed forward is the missing-Jacobian claim times e^-1/2) is not named.

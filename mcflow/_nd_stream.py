@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numba
 import numpy as np
 
 from mcflow import _kernels
-from mcflow._numba import one_launch_at_a_time
+from mcflow._numba import numba_threads, one_launch_at_a_time
 from mcflow._rng import CHUNK_SIZE, seed_key
 from mcflow._user_code import hide_mcflow_frames
 
@@ -48,15 +47,10 @@ def rows(seed: int, stream: str, first: int, stop: int, dim: int) -> np.ndarray:
     chunk = first * dim // CHUNK_SIZE
     # One thread: a block is a few milliseconds of draws, and an idle OpenMP team
     # spinning after it slows the user's flow and NumPy's BLAS on the same cores.
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with one_launch_at_a_time():
-            _kernels.normals_chunks(_key(seed, stream), chunk,
-                                    chunk + -(-values // CHUNK_SIZE), first * dim + values,
-                                    0.0, 1.0, out, 1)
-    finally:
-        numba.set_num_threads(previous)
+    with numba_threads(1), one_launch_at_a_time():
+        _kernels.normals_chunks(_key(seed, stream), chunk,
+                                chunk + -(-values // CHUNK_SIZE), first * dim + values,
+                                0.0, 1.0, out, 1)
     return out.reshape(stop - first, dim)
 
 

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import numba
 
-__all__ = ["FASTMATH_FLAGS", "SERIAL_BELOW", "jit", "one_launch_at_a_time", "parallel_jit",
-           "threads_for"]
+__all__ = ["FASTMATH_FLAGS", "SERIAL_BELOW", "jit", "numba_threads", "one_launch_at_a_time",
+           "parallel_jit", "threads_for"]
 
 _LAUNCHES = threading.Lock()
 
@@ -90,15 +90,18 @@ def threads_for(size: int) -> Iterator[None]:
         results do not depend on it: elementwise kernels compute each element
         alike on any thread.
     """
-    if size >= SERIAL_BELOW:
-        with one_launch_at_a_time():
-            yield
-        return
+    with numba_threads(numba.get_num_threads() if size >= SERIAL_BELOW else 1), \
+            one_launch_at_a_time():
+        yield
+
+
+@contextmanager
+def numba_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` numba threads (this calling thread's), then restore them."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(1)
+    numba.set_num_threads(count)
     try:
-        with one_launch_at_a_time():
-            yield
+        yield
     finally:
         numba.set_num_threads(previous)
 
