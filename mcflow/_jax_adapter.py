@@ -95,13 +95,14 @@ def from_jax(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str |
         from the library, ``mean`` and ``scale`` from its base, ``notes``),
         that ``mcflow.nd.validate(case)`` runs (:mod:`mcflow._nd_jax`).
     """
-    jax = require("jax", "jax")
     precision = check_dtype(dtype)
     library = type(dist).__module__.split(".", 1)[0]
+    # Checked before jax is imported: a torch object is a misuse to name, not a missing jax.
     if library not in ("numpyro", "distrax", "flowjax"):
         raise TypeError(f"from_jax takes {_SUPPORTED}; got {type(dist).__name__}"
                         + (" (a torch object: use mcflow.from_torch)" if library in
                            ("torch", "pyro", "zuko", "nflows") else ""))
+    jax = require("jax", "jax")
     with jax.enable_x64(True):  # distrax builds arrays of its dtype to infer shapes
         dim = _dimension(library, dist)
     if dim:  # event shape (d,), d >= 2: a d-dimensional case

@@ -11,10 +11,13 @@ in a thread-private buffer (it stays in L1 cache): fill with normals, scale
 by ``mu``/``sigma``, apply the transform to the whole block (so simple maps
 vectorize), then bin.  Nothing of size ``n`` is ever allocated.
 
-The transform argument is either a program ``(ops, params)`` (built-ins and
-chains of them: plain arrays, so the compiled kernel is cached on disk and
-reused for every parameter value) or a numba dispatcher (a user's ``@njit``
-scalar function, specialised and inlined; compiled once per process).
+The transform argument is either a program (built-ins and chains of them:
+plain arrays, so the compiled kernel is cached on disk and reused for every
+parameter value) or a numba dispatcher (a user's ``@njit`` scalar function,
+specialised and inlined; compiled once per process).  A program is
+``(ops, params)``, or ``(ops, params, None)`` when every op is basic (see
+:func:`program_argument`): the marker is part of the type, so the basic tier is
+a kernel of its own that compiles only the basic ops' loops.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from numba.extending import overload
 from mcflow._binning import bin_block
 from mcflow._numba import jit, parallel_jit
 from mcflow._ops import (
+    basic_forward_block,
+    basic_inverse_log_abs_det_scalar,
+    basic_inverse_scalar,
+    basic_log_abs_det_scalar,
+    is_basic_program,
     program_forward_block,
     program_inverse_log_abs_det_scalar,
     program_inverse_scalar,
@@ -41,6 +49,7 @@ __all__ = [
     "histogram_chunks_uncached",
     "normals_checksum",
     "normals_chunks",
+    "program_argument",
     "program_forward",
     "program_inverse",
     "program_inverse_log_abs_det",
@@ -51,6 +60,19 @@ __all__ = [
 BLOCK = 512
 
 
+def program_argument(ops: np.ndarray, params: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    """Return a program's kernel argument: ``(ops, params)``, plus a ``None`` marker if basic.
+
+    Parameters
+    ----------
+    ops : ndarray of int64
+        Op codes, applied first to last.
+    params : ndarray of float64, shape (len(ops), 2)
+        Each op's parameters.
+    """
+    return (ops, params, None) if is_basic_program(ops) else (ops, params)
+
+
 def apply_transform(transform, values, count):  # pragma: no cover - numba only
     """Apply ``transform`` in place to ``values[:count]`` (numba-only stub)."""
     raise NotImplementedError("apply_transform is only callable from numba code")
@@ -58,6 +80,12 @@ def apply_transform(transform, values, count):  # pragma: no cover - numba only
 
 @overload(apply_transform, jit_options={"cache": True})  # type: ignore[typeddict-unknown-key]
 def _apply_transform_impl(transform, values, count):
+    if isinstance(transform, types.BaseTuple) and len(transform) == 3:
+
+        def apply_basic_program(transform, values, count):
+            basic_forward_block(transform[0], transform[1], values, count)
+
+        return apply_basic_program
     if isinstance(transform, types.BaseTuple):
 
         def apply_program(transform, values, count):
@@ -170,46 +198,88 @@ def bin_values(values, edges, cell_scale, cell_bins, lookup, workers):
     return counts[:, : bins + 5]
 
 
-@parallel_jit
-def program_forward(ops, params, values):
+def program_forward(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Forward map of a program, elementwise (new array).
 
     Block by block through the histogram's own loops (bitwise the scalar
-    program's values): a run then compiles no second, scalar copy of every op.
+    program's values): a run then compiles no second, scalar copy of every op,
+    and a basic program none of the other ops' loops.
     """
+    return _program_forward(program_argument(ops, params), values)
+
+
+@parallel_jit
+def _program_forward(program, values):
     out = values.copy()
     blocks = (values.size + BLOCK - 1) // BLOCK
     for block in prange(blocks):
         start = block * BLOCK
         count = min(BLOCK, values.size - start)
-        program_forward_block(ops, params, out[start:start + count], count)
+        apply_transform(program, out[start:start + count], count)
     return out
 
 
-@parallel_jit
-def program_inverse(ops, params, values):
+def _tiered(basic, full):
+    """Make a numba-only ``f(program, value)`` that runs the basic or the full interpreter."""
+
+    def at(program, value):  # pragma: no cover - numba only
+        raise NotImplementedError("only callable from numba code")
+
+    @overload(at, jit_options={"cache": True})
+    def _at_impl(program, value):
+        interpreter = basic if len(program) == 3 else full
+
+        def impl(program, value):
+            return interpreter(program[0], program[1], value)
+
+        return impl
+
+    return at
+
+
+_inverse_at = _tiered(basic_inverse_scalar, program_inverse_scalar)
+_log_abs_det_at = _tiered(basic_log_abs_det_scalar, program_log_abs_det_scalar)
+_inverse_log_abs_det_at = _tiered(basic_inverse_log_abs_det_scalar,
+                                  program_inverse_log_abs_det_scalar)
+
+
+def program_inverse(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Inverse map of a program, elementwise (new array)."""
-    out = np.empty_like(values)
-    for i in prange(values.size):
-        out[i] = program_inverse_scalar(ops, params, values[i])
-    return out
+    return _program_inverse(program_argument(ops, params), values)
 
 
-@parallel_jit
-def program_log_abs_det(ops, params, values):
+def program_log_abs_det(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``log|dT/dx|`` of a program, elementwise (new array)."""
+    return _program_log_abs_det(program_argument(ops, params), values)
+
+
+def program_inverse_log_abs_det(ops: np.ndarray, params: np.ndarray,
+                                values: np.ndarray) -> np.ndarray:
+    """``log|dT^-1/dy|`` of a program, elementwise (new array)."""
+    return _program_inverse_log_abs_det(program_argument(ops, params), values)
+
+
+@parallel_jit
+def _program_inverse(program, values):
     out = np.empty_like(values)
     for i in prange(values.size):
-        out[i] = program_log_abs_det_scalar(ops, params, values[i])
+        out[i] = _inverse_at(program, values[i])
     return out
 
 
 @parallel_jit
-def program_inverse_log_abs_det(ops, params, values):
-    """``log|dT^-1/dy|`` of a program, elementwise (new array)."""
+def _program_log_abs_det(program, values):
     out = np.empty_like(values)
     for i in prange(values.size):
-        out[i] = program_inverse_log_abs_det_scalar(ops, params, values[i])
+        out[i] = _log_abs_det_at(program, values[i])
+    return out
+
+
+@parallel_jit
+def _program_inverse_log_abs_det(program, values):
+    out = np.empty_like(values)
+    for i in prange(values.size):
+        out[i] = _inverse_log_abs_det_at(program, values[i])
     return out
 
 

@@ -82,6 +82,25 @@ def _bits_of_float64(typingctx, value):
     return types.int64(types.float64), codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """Return ``a * b + c`` rounded once (LLVM's fma: one instruction where the CPU has FMA).
+
+    Explicit, so it is the same operation in a scalar call and in a vectorized
+    loop (fast-math contraction, which would decide that per loop, stays off).
+    """
+    if not (a == b == c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, arguments):
+        double = ir.DoubleType()
+        fma = builder.module.declare_intrinsic(
+            "llvm.fma", [double], ir.FunctionType(double, [double, double, double]))
+        return builder.call(fma, arguments)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
 @jit(inline="always")
 def _power_of_two(k):
     """2.0**k for an integer k in [-1022, 1023], from its exponent bits."""
@@ -97,19 +116,19 @@ def exp(x):
     r = (x - k * _LN2_HIGH) - k * _LN2_LOW
     c = _EXP_TAYLOR
     p = c[13]
-    p = p * r + c[12]
-    p = p * r + c[11]
-    p = p * r + c[10]
-    p = p * r + c[9]
-    p = p * r + c[8]
-    p = p * r + c[7]
-    p = p * r + c[6]
-    p = p * r + c[5]
-    p = p * r + c[4]
-    p = p * r + c[3]
-    p = p * r + c[2]
-    p = p * r + c[1]
-    p = p * r + c[0]
+    p = _fma(p, r, c[12])
+    p = _fma(p, r, c[11])
+    p = _fma(p, r, c[10])
+    p = _fma(p, r, c[9])
+    p = _fma(p, r, c[8])
+    p = _fma(p, r, c[7])
+    p = _fma(p, r, c[6])
+    p = _fma(p, r, c[5])
+    p = _fma(p, r, c[4])
+    p = _fma(p, r, c[3])
+    p = _fma(p, r, c[2])
+    p = _fma(p, r, c[1])
+    p = _fma(p, r, c[0])
     whole = np.int64(k)
     half = whole >> np.int64(1)
     value = p * _power_of_two(half) * _power_of_two(whole - half)
@@ -137,17 +156,17 @@ def log(x):
     z = s * s
     c = _LOG_SERIES
     r = c[11]
-    r = r * z + c[10]
-    r = r * z + c[9]
-    r = r * z + c[8]
-    r = r * z + c[7]
-    r = r * z + c[6]
-    r = r * z + c[5]
-    r = r * z + c[4]
-    r = r * z + c[3]
-    r = r * z + c[2]
-    r = r * z + c[1]
-    r = r * z + c[0]
+    r = _fma(r, z, c[10])
+    r = _fma(r, z, c[9])
+    r = _fma(r, z, c[8])
+    r = _fma(r, z, c[7])
+    r = _fma(r, z, c[6])
+    r = _fma(r, z, c[5])
+    r = _fma(r, z, c[4])
+    r = _fma(r, z, c[3])
+    r = _fma(r, z, c[2])
+    r = _fma(r, z, c[1])
+    r = _fma(r, z, c[0])
     r = r * z
     half_square = 0.5 * f * f
     value = k * _LN2_HIGH - ((half_square - (s * (half_square + r) + k * _LN2_LOW)) - f)
@@ -170,16 +189,16 @@ def sinh(x):
     z = a * a
     c = _SINH_TAYLOR
     p = c[10]
-    p = p * z + c[9]
-    p = p * z + c[8]
-    p = p * z + c[7]
-    p = p * z + c[6]
-    p = p * z + c[5]
-    p = p * z + c[4]
-    p = p * z + c[3]
-    p = p * z + c[2]
-    p = p * z + c[1]
-    p = p * z + c[0]
+    p = _fma(p, z, c[9])
+    p = _fma(p, z, c[8])
+    p = _fma(p, z, c[7])
+    p = _fma(p, z, c[6])
+    p = _fma(p, z, c[5])
+    p = _fma(p, z, c[4])
+    p = _fma(p, z, c[3])
+    p = _fma(p, z, c[2])
+    p = _fma(p, z, c[1])
+    p = _fma(p, z, c[0])
     small = a * p
     e = exp(a)
     moderate = 0.5 * (e - 1.0 / e)

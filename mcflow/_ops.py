@@ -37,6 +37,10 @@ from mcflow._ops_table import (
     SINH_ARCSINH,
     SOFTPLUS,
     TANH,
+    basic_op_forward,
+    basic_op_inverse,
+    basic_op_inverse_log_abs_det,
+    basic_op_log_abs_det,
     op_forward,
     op_inverse,
     op_inverse_log_abs_det,
@@ -45,6 +49,7 @@ from mcflow._ops_table import (
 
 __all__ = [
     "AFFINE",
+    "BASIC_OPS",
     "CUBE",
     "EXP",
     "NORMAL_CDF",
@@ -55,10 +60,15 @@ __all__ = [
     "SINH_ARCSINH",
     "SOFTPLUS",
     "TANH",
+    "basic_forward_block",
+    "basic_inverse_log_abs_det_scalar",
+    "basic_inverse_scalar",
+    "basic_log_abs_det_scalar",
     "fast_asinh",
     "fast_exp",
     "fast_log",
     "fast_sinh",
+    "is_basic_program",
     "ndtri",
     "op_forward",
     "op_inverse",
@@ -127,6 +137,45 @@ def _libm_block(op, a, values, count):
             values[i] = np.nan
 
 
+#: Ops of the basic tier: a program made only of these runs through
+#: :func:`basic_forward_block`, so the seed's exp case never compiles the
+#: sinh/softplus/sigmoid/libm loops (~6 s of a first run's ~10 s of compile).
+BASIC_OPS = (EXP, AFFINE, CUBE)
+
+
+def is_basic_program(ops: np.ndarray) -> bool:
+    """Whether every op of a program is in :data:`BASIC_OPS`."""
+    return all(int(op) in BASIC_OPS for op in ops)
+
+
+@jit
+def _basic_step(op, a, b, values, count):
+    """One step of a basic-tier op on ``values[:count]``; NaN for any other op."""
+    if op == EXP:
+        _exp_block(values, count)
+    elif op == AFFINE:
+        for i in range(count):
+            values[i] = a + b * values[i]
+    elif op == CUBE:
+        for i in range(count):
+            v = values[i]
+            values[i] = v * v * v
+    else:
+        for i in range(count):
+            values[i] = np.nan
+
+
+@jit
+def basic_forward_block(ops, params, values, count):
+    """:func:`program_forward_block` for programs of :data:`BASIC_OPS` only.
+
+    The same loops for those ops (bitwise the same values); any other op
+    gives NaN, so a program routed here by mistake shows up in the counts.
+    """
+    for step in range(ops.size):
+        _basic_step(ops[step], params[step, 0], params[step, 1], values, count)
+
+
 @jit
 def program_forward_block(ops, params, values, count):
     """Apply a program's forward map in place to ``values[:count]``.
@@ -143,15 +192,8 @@ def program_forward_block(ops, params, values, count):
         op = ops[step]
         a = params[step, 0]
         b = params[step, 1]
-        if op == EXP:
-            _exp_block(values, count)
-        elif op == AFFINE:
-            for i in range(count):
-                values[i] = a + b * values[i]
-        elif op == CUBE:
-            for i in range(count):
-                v = values[i]
-                values[i] = v * v * v
+        if op in (EXP, AFFINE, CUBE):
+            _basic_step(op, a, b, values, count)
         elif op == SINH_ARCSINH:
             _sinh_arcsinh_block(values, count, a, b)
         elif op == SINH:
@@ -203,4 +245,37 @@ def program_inverse_log_abs_det_scalar(ops, params, y):
         b = params[step, 1]
         total += op_inverse_log_abs_det(ops[step], a, b, y)
         y = op_inverse(ops[step], a, b, y)
+    return total
+
+
+# The basic tier's scalar interpreters: the loops above over the basic ops' formulas only.
+@jit
+def basic_inverse_scalar(ops, params, y):
+    """:func:`program_inverse_scalar` of a program of :data:`BASIC_OPS`."""
+    for step in range(ops.size - 1, -1, -1):
+        y = basic_op_inverse(ops[step], params[step, 0], params[step, 1], y)
+    return y
+
+
+@jit
+def basic_log_abs_det_scalar(ops, params, x):
+    """:func:`program_log_abs_det_scalar` of a program of :data:`BASIC_OPS`."""
+    total = 0.0
+    for step in range(ops.size):
+        a = params[step, 0]
+        b = params[step, 1]
+        total += basic_op_log_abs_det(ops[step], a, b, x)
+        x = basic_op_forward(ops[step], a, b, x)
+    return total
+
+
+@jit
+def basic_inverse_log_abs_det_scalar(ops, params, y):
+    """:func:`program_inverse_log_abs_det_scalar` of a program of :data:`BASIC_OPS`."""
+    total = 0.0
+    for step in range(ops.size - 1, -1, -1):
+        a = params[step, 0]
+        b = params[step, 1]
+        total += basic_op_inverse_log_abs_det(ops[step], a, b, y)
+        y = basic_op_inverse(ops[step], a, b, y)
     return total

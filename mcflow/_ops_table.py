@@ -7,6 +7,10 @@ Eq. (4) and Eq. (5) are two genuinely different computations that can check
 each other.  Formulas are arranged to stay accurate in the tails (log1p,
 expm1, softplus, ``log cosh`` without overflow).
 
+The basic ops (exp, affine, cube) have their formulas in ``basic_op_*``
+functions that the full switches call: a program of basic ops only then
+compiles none of the other ops' formulas (the first run's compile time).
+
 Every function returns NaN for an op code it does not know, so an op added to
 :data:`OP_NAMES` without its branches shows up as NaN (``tests/test_ops.py``
 checks every code in every function).
@@ -34,6 +38,10 @@ __all__ = [
     "SINH_ARCSINH",
     "SOFTPLUS",
     "TANH",
+    "basic_op_forward",
+    "basic_op_inverse",
+    "basic_op_inverse_log_abs_det",
+    "basic_op_log_abs_det",
     "op_forward",
     "op_inverse",
     "op_inverse_log_abs_det",
@@ -61,12 +69,22 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @jit
-def op_forward(op, a, b, x):
-    """``T(x)`` of op ``op`` with parameters ``(a, b)``."""
+def basic_op_forward(op, a, b, x):
+    """:func:`op_forward` of the basic ops (exp, affine, cube); NaN for any other."""
     if op == EXP:
         return _exp(x)
     if op == AFFINE:
         return a + b * x
+    if op == CUBE:
+        return x * x * x
+    return np.nan
+
+
+@jit
+def op_forward(op, a, b, x):
+    """``T(x)`` of op ``op`` with parameters ``(a, b)``."""
+    if op in (EXP, AFFINE, CUBE):
+        return basic_op_forward(op, a, b, x)
     if op == SIGMOID:
         return _sigmoid(x)
     if op == TANH:
@@ -79,20 +97,28 @@ def op_forward(op, a, b, x):
         return x**a if x >= 0.0 else np.nan
     if op == NORMAL_CDF:
         return _normal_cdf(x)
-    if op == CUBE:
-        return x * x * x
     if op == SINH:
         return _sinh(x)
     return np.nan
 
 
 @jit
-def op_inverse(op, a, b, y):
-    """``T^-1(y)``; NaN outside the op's image."""
+def basic_op_inverse(op, a, b, y):
+    """:func:`op_inverse` of the basic ops (exp, affine, cube); NaN for any other."""
     if op == EXP:
         return math.log(y) if y >= 0.0 else np.nan
     if op == AFFINE:
         return (y - a) / b
+    if op == CUBE:
+        return np.cbrt(y)
+    return np.nan
+
+
+@jit
+def op_inverse(op, a, b, y):
+    """``T^-1(y)``; NaN outside the op's image."""
+    if op in (EXP, AFFINE, CUBE):
+        return basic_op_inverse(op, a, b, y)
     if op == SIGMOID:
         if not (y >= 0.0 and y <= 1.0):
             return np.nan
@@ -109,20 +135,28 @@ def op_inverse(op, a, b, y):
         return y ** (1.0 / a) if y >= 0.0 else np.nan
     if op == NORMAL_CDF:
         return ndtri(y)
-    if op == CUBE:
-        return np.cbrt(y)
     if op == SINH:
         return math.asinh(y)
     return np.nan
 
 
 @jit
-def op_log_abs_det(op, a, b, x):
-    """``log|dT/dx|`` at ``x``."""
+def basic_op_log_abs_det(op, a, b, x):
+    """:func:`op_log_abs_det` of the basic ops; NaN for any other."""
     if op == EXP:
         return x
     if op == AFFINE:
         return math.log(abs(b))
+    if op == CUBE:
+        return _LOG3 + 2.0 * math.log(abs(x))
+    return np.nan
+
+
+@jit
+def op_log_abs_det(op, a, b, x):
+    """``log|dT/dx|`` at ``x``."""
+    if op in (EXP, AFFINE, CUBE):
+        return basic_op_log_abs_det(op, a, b, x)
     if op == SIGMOID:
         return -_softplus_libm(-x) - _softplus_libm(x)
     if op == TANH:
@@ -136,20 +170,28 @@ def op_log_abs_det(op, a, b, x):
         return math.log(abs(a)) + (a - 1.0) * math.log(x) if x >= 0.0 else np.nan
     if op == NORMAL_CDF:
         return -0.5 * x * x - _HALF_LOG_2PI
-    if op == CUBE:
-        return _LOG3 + 2.0 * math.log(abs(x))
     if op == SINH:
         return _log_cosh(x)
     return np.nan
 
 
 @jit
-def op_inverse_log_abs_det(op, a, b, y):
-    """``log|dT^-1/dy|`` at ``y``, from its own formula (the seed's Eq. 5)."""
+def basic_op_inverse_log_abs_det(op, a, b, y):
+    """:func:`op_inverse_log_abs_det` of the basic ops; NaN for any other."""
     if op == EXP:
         return -math.log(y) if y >= 0.0 else np.nan
     if op == AFFINE:
         return -math.log(abs(b))
+    if op == CUBE:
+        return -_LOG3 - (2.0 / 3.0) * math.log(abs(y))
+    return np.nan
+
+
+@jit
+def op_inverse_log_abs_det(op, a, b, y):
+    """``log|dT^-1/dy|`` at ``y``, from its own formula (the seed's Eq. 5)."""
+    if op in (EXP, AFFINE, CUBE):
+        return basic_op_inverse_log_abs_det(op, a, b, y)
     if op == SIGMOID:
         return -math.log(y) - math.log1p(-y) if (y >= 0.0 and y <= 1.0) else np.nan
     if op == TANH:
@@ -166,8 +208,6 @@ def op_inverse_log_abs_det(op, a, b, y):
     if op == NORMAL_CDF:
         x = ndtri(y)
         return 0.5 * x * x + _HALF_LOG_2PI
-    if op == CUBE:
-        return -_LOG3 - (2.0 / 3.0) * math.log(abs(y))
     if op == SINH:
         return -math.log(math.hypot(1.0, y))
     return np.nan

@@ -205,7 +205,7 @@ def fill_standard_normals(state, out, start, stop):
     state[3] = s3
 
 
-def standard_normals(n: int, seed: int = 0) -> np.ndarray:
+def standard_normals(n: int, seed: int | np.random.SeedSequence | None = 0) -> np.ndarray:
     """Return the first ``n`` standard normals of ``seed``'s stream.
 
     The same numbers the engine draws before applying ``mu``, ``sigma`` and a
@@ -215,8 +215,8 @@ def standard_normals(n: int, seed: int = 0) -> np.ndarray:
     ----------
     n : int
         How many draws.
-    seed : int
-        Stream seed.
+    seed : int, SeedSequence or None
+        Stream seed, as :func:`seed_key` takes it.
 
     Returns
     -------

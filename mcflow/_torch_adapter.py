@@ -106,8 +106,11 @@ def from_torch(dist: Any, *, dtype: str = "float64", cdf: bool = True, name: str
     N(mean, diag(scale^2))), with the base's parameters read off the base
     distribution (:mod:`mcflow._nd_torch`).
     """
-    torch = require("torch", "torch")
     precision = check_dtype(dtype)
+    if _is_jax_object(dist):  # a misuse to name even where torch is not installed
+        raise TypeError(f"from_torch takes {_SUPPORTED}; got {type(dist).__name__} "
+                        "(a JAX object: use mcflow.from_jax)")
+    torch = require("torch", "torch")
     kind, model = _recognise(torch, dist)
     promoted, narrowed = _copy_to(torch, kind, model, torch.float64)
     narrowed = narrowed and kind != "zuko-lazy"  # built after promotion: nothing float32 left
@@ -161,9 +164,14 @@ def _library_of(obj: Any) -> str:
     return "torch"
 
 
+def _is_jax_object(obj: Any) -> bool:
+    """Whether an object's class (or a base of it) comes from a JAX library."""
+    return any(cls.__module__.split(".", 1)[0] in ("numpyro", "distrax", "flowjax", "jax")
+               for cls in type(obj).__mro__)
+
+
 def _recognise(torch: Any, dist: Any) -> tuple[str, Any]:
     """``(kind, object)``: ``"transformed"``, ``"zuko"``, ``"zuko-lazy"`` or ``"nflows"``."""
-    library = _library_of(dist)
     zuko = sys.modules.get("zuko")
     if zuko is not None:
         if isinstance(dist, zuko.lazy.LazyDistribution):
@@ -178,9 +186,7 @@ def _recognise(torch: Any, dist: Any) -> tuple[str, Any]:
     if isinstance(dist, torch.distributions.Distribution):
         raise TypeError(f"from_torch needs a transformed normal ({_SUPPORTED}); "
                         f"{type(dist).__name__} is not one")
-    raise TypeError(f"from_torch takes {_SUPPORTED}; got {type(dist).__name__}"
-                    + (" (a JAX object: use mcflow.from_jax)" if library in
-                       ("numpyro", "distrax", "flowjax", "jax") else ""))
+    raise TypeError(f"from_torch takes {_SUPPORTED}; got {type(dist).__name__}")
 
 
 # -- one float64 (or float32) CPU copy -------------------------------------------------------

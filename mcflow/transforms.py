@@ -106,8 +106,8 @@ class ProgramTransform(Transform):
 
     @property
     def kernel_argument(self) -> Any:
-        """The program tuple: one cached kernel serves every built-in."""
-        return self._ops, self._params
+        """The program tuple: one cached kernel serves every built-in (two, with the basic tier)."""
+        return _kernels.program_argument(self._ops, self._params)
 
     @property
     def has_density(self) -> bool:

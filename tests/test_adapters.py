@@ -575,6 +575,19 @@ def test_flowjax_spline_with_dropped_logdet_fails(flowjax):
     _assert_fails(mcflow.from_jax(_flowjax_dist(forgetful)), "exact")
 
 
+def _object_of(module):
+    return type("Flow", (), {"__module__": module})()
+
+
+def test_each_adapter_names_the_other_for_its_objects_without_importing_either():
+    # A torch object given to from_jax (or a JAX one to from_torch) is a misuse to
+    # name, whether or not the other library is installed.
+    with pytest.raises(TypeError, match=r"a torch object: use mcflow\.from_torch"):
+        mcflow.from_jax(_object_of("zuko.flows"))
+    with pytest.raises(TypeError, match=r"a JAX object: use mcflow\.from_jax"):
+        mcflow.from_torch(_object_of("numpyro.distributions"))
+
+
 def test_from_jax_points_torch_objects_to_from_torch(torch):
     with pytest.raises(TypeError, match="from_torch"):
         mcflow.from_jax(torch.distributions.LogNormal(0.0, 1.0))

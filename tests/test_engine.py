@@ -163,6 +163,18 @@ def test_prefix_property_first_draws_are_shared():
     assert np.array_equal(x_small, x_big[:1000])
 
 
+def test_small_samples_drawn_on_the_calling_thread_are_the_parallel_kernels_bits():
+    # sample() draws up to 16 chunks without the parallel kernel (its compile is
+    # most of a first run's figure sample); the two paths must give the same bits.
+    from mcflow import engine
+
+    n = engine._SERIAL_SAMPLE
+    x_serial, y_serial = mcflow.sample(transforms.Exp(), n, seed=5, mu=0.3, sigma=1.7)
+    x_parallel, y_parallel = mcflow.sample(transforms.Exp(), n + 1, seed=5, mu=0.3, sigma=1.7)
+    assert x_serial.tobytes() == x_parallel[:n].tobytes()
+    assert y_serial.tobytes() == y_parallel[:n].tobytes()
+
+
 def test_counts_are_statistically_right_for_the_seed_case():
     # Exp of N(0,1) in 20 uniform bins on (0, 5): chi-square with 21 cells
     # (bins + overflow; underflow is impossible) has 20 dof; its 1 - 1e-4

@@ -225,3 +225,59 @@ def test_a_program_composes_its_steps_in_order():
     _assert_within_tolerance(FUNCTIONS["log_abs_det"][0](ops, params, x), log_abs_det)
     _assert_within_tolerance(FUNCTIONS["inverse_log_abs_det"][0](ops, params, y),
                              inverse_log_abs_det)
+
+
+@numba.njit(error_model="numpy")
+def _basic_forward_block(ops, params, values):
+    out = values.copy()
+    _ops.basic_forward_block(ops, params, out, out.size)
+    return out
+
+
+# Each basic-tier interpreter beside the full one it stands in for.
+BASIC_TIER = {
+    "forward_block": (_basic_forward_block, _forward_block, "x"),
+    "inverse": (_scalar(_ops.basic_inverse_scalar), _scalar(_ops.program_inverse_scalar), "y"),
+    "log_abs_det": (_scalar(_ops.basic_log_abs_det_scalar),
+                    _scalar(_ops.program_log_abs_det_scalar), "x"),
+    "inverse_log_abs_det": (_scalar(_ops.basic_inverse_log_abs_det_scalar),
+                            _scalar(_ops.program_inverse_log_abs_det_scalar), "y"),
+}
+
+
+@pytest.mark.parametrize("function", list(BASIC_TIER))
+@pytest.mark.parametrize("name", _ops.OP_NAMES)
+def test_the_basic_tier_gives_the_full_tiers_bits_and_nan_outside_it(name, function):
+    # A basic program runs through interpreters of its own (the cold-start tier):
+    # bitwise the full ones' values for its ops, NaN for any other op.
+    basic, full, argument = BASIC_TIER[function]
+    x = np.concatenate([np.random.default_rng(7).standard_normal(300) * 4.0,
+                        [0.0, -0.0, 710.0, -746.0, np.inf, -np.inf, np.nan]])
+    ops, params = _program(name, "affine")
+    values = x if argument == "x" else _forward_block(ops, params, x)
+    got = basic(ops, params, values)
+    if _ops.OP_NAMES.index(name) in _ops.BASIC_OPS:
+        assert got.tobytes() == full(ops, params, values).tobytes()
+    else:
+        assert np.all(np.isnan(got))
+
+
+KERNELS = {"program_forward": "forward_scalar", "program_inverse": "inverse",
+           "program_log_abs_det": "log_abs_det",
+           "program_inverse_log_abs_det": "inverse_log_abs_det"}
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+@pytest.mark.parametrize("name", ["exp", "cube", "sigmoid", "normal_cdf"])
+def test_the_kernels_route_each_program_to_its_tier(name, kernel):
+    # Basic programs carry a marker that selects the basic tier; either way a
+    # kernel gives the full scalar interpreter's bits.
+    from mcflow import _kernels
+
+    ops, params = _program(name, "affine")
+    is_basic = _ops.OP_NAMES.index(name) in _ops.BASIC_OPS
+    assert len(_kernels.program_argument(ops, params)) == (3 if is_basic else 2)
+    x = np.concatenate([np.random.default_rng(3).standard_normal(3000) * 3.0, [np.nan]])
+    values = x if FUNCTIONS[KERNELS[kernel]][1] == "x" else _forward_block(ops, params, x)
+    got = getattr(_kernels, kernel)(ops, params, values)
+    assert got.tobytes() == FUNCTIONS[KERNELS[kernel]][0](ops, params, values).tobytes()
