@@ -49,7 +49,8 @@ def markdown_table(data: dict[str, Any]) -> str:
         f"{machine_info['cpu']}, {machine_info['cores']} cores; mcflow {machine_info['mcflow']}, "
         f"numba {machine_info['numba']}, numpy {machine_info['numpy']}, "
         f"Python {machine_info['python']}, {machine_info['date']}. "
-        f"{_repeats(data['measurements'])} repeats per workload after a warm-up; "
+        f"{_repeats(data['measurements'])} repeats per workload after a warm-up, timed in "
+        "rounds (each workload once per round, so drift hits all alike); "
         "generated from the JSON next to this file by `mcflow bench`; do not edit.",
         "",
         "| workload | threads | M samples/s (best) | M samples/s (median) | ns/sample (best) |",

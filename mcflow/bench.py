@@ -240,6 +240,38 @@ def measure(name: str, work: Callable[[], Any], n: int, threads: int, repeat: in
     return Measurement(name=name, threads=threads, n=n, seconds=min(times), times=tuple(times))
 
 
+def measure_round_robin(jobs: Sequence[tuple[str, Callable[[], Any], int]], n: int,
+                        repeat: int, clock: Callable[[], float] = time.perf_counter
+                        ) -> list[Measurement]:
+    """Time several workloads in rounds: each once per round, ``repeat`` rounds.
+
+    On a shared machine the speed drifts over a minute; timed in rounds, every
+    workload sees the same drift, so the ratios between them (what the goals are
+    stated in) do not depend on which one happened to run in a slow minute.
+
+    Parameters
+    ----------
+    jobs : sequence of (name, work, threads)
+        The workloads, each warmed up once before the first round.
+    n : int
+        Samples per call of ``work``.
+    repeat : int
+        Rounds.
+    clock : callable
+        Seconds (a fake one in tests).
+    """
+    for _name, work, _threads in jobs:
+        work()  # warm-up: compilation, page faults, thread pools
+    times: list[list[float]] = [[] for _ in jobs]
+    for _ in range(repeat):
+        for index, (_name, work, _threads) in enumerate(jobs):
+            started = clock()
+            work()
+            times[index].append(clock() - started)
+    return [Measurement(name=name, threads=threads, n=n, seconds=min(taken), times=tuple(taken))
+            for (name, _work, threads), taken in zip(jobs, times, strict=True)]
+
+
 def machine() -> dict[str, Any]:
     """CPU model, core count and versions, for the results file."""
     cpu = platform.processor() or "unknown"
@@ -288,19 +320,15 @@ def run_suite(n: int = 10**8, threads: Sequence[int] | None = None, repeat: int 
     if unknown:  # before any timing: a typo must not run the rest and exit 0
         raise ValueError(f"only (--only) names no workload: {unknown[0]!r}; the workloads "
                          f"here are {', '.join(map(repr, cases))}")
-    results: list[Measurement] = []
-    for name, work in cases.items():
-        if only and name not in only:
-            continue
-        threads_used = 1 if name in _SERIAL_WORKLOADS else maximum
-        results.append(measure(name, work, n, threads_used, repeat))
-    scaling = []
+    jobs = [(name, work, 1 if name in _SERIAL_WORKLOADS else maximum)
+            for name, work in cases.items() if not only or name in only]
+    results = measure_round_robin(jobs, n, repeat)
+    scaling_jobs = []
     for count in counts:
         engine = workloads(n, count)
-        scaling.append(measure("engine exp uniform", engine["engine exp uniform"], n, count,
-                               repeat))
-        scaling.append(measure("engine normals only", engine["engine normals only"], n, count,
-                               repeat))
+        scaling_jobs += [(name, engine[name], count)
+                         for name in ("engine exp uniform", "engine normals only")]
+    scaling = measure_round_robin(scaling_jobs, n, repeat)
     return summarize(results, scaling, n)
 
 

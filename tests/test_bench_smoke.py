@@ -57,7 +57,8 @@ def test_bench_usage_errors_exit_2_before_measuring(capsys, monkeypatch, tmp_pat
     from mcflow import bench
 
     timed = []
-    monkeypatch.setattr(bench, "measure", lambda *args, **kwargs: timed.append(args))
+    monkeypatch.setattr(bench, "measure_round_robin",
+                        lambda *args, **kwargs: timed.append(args))
     code = main(["bench", "--n", "1e4", "--json", str(tmp_path / "r.json"), *argv])
     captured = capsys.readouterr()
     assert code == 2
@@ -87,6 +88,20 @@ def test_bench_keeps_every_repeat_and_reports_best_and_median():
     table = bench.markdown_table(data)
     assert "| w | 1 | 0.0 | 0.0 | 10000000.00 |" in table
     assert "3 repeats per workload" in table
+
+
+def test_round_robin_times_every_workload_once_per_round():
+    # Rounds, not one workload after another: a slow minute hits every workload.
+    from mcflow import bench
+
+    calls = []
+    ticks = iter(float(t) for t in range(100))
+    jobs = [(name, lambda name=name: calls.append(name), threads)
+            for name, threads in (("a", 2), ("b", 1))]
+    measured = bench.measure_round_robin(jobs, n=10, repeat=3, clock=lambda: next(ticks))
+    assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-ups, then three rounds
+    assert [(m.name, m.threads, m.times) for m in measured] == [
+        ("a", 2, (1.0, 1.0, 1.0)), ("b", 1, (1.0, 1.0, 1.0))]
 
 
 def test_bench_markdown_reads_results_without_repeat_times():
