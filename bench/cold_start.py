@@ -9,7 +9,8 @@
 
 Goal (issue 14): the first run "compiles in <= 10 s wall on 2 cores": the compile's share of
 the first run is its wall time minus the warm run's (same command, same machine, same
-minute), and the whole cold run is reported beside it.  Run
+minute) minus the null simulation only the first run does, and the whole cold run is
+reported beside it.  Run
 ``python bench/cold_start.py --markdown reports/bench/cold_start.md``; the exit code is 1
 when a run does not pass (the goal is reported, not enforced).
 """
@@ -53,7 +54,8 @@ def timed_run(caches: Path, report: Path) -> dict[str, Any]:
     return {"wall": wall, "user": after.ru_utime - before.ru_utime,
             "system": after.ru_stime - before.ru_stime, "code": completed.returncode,
             "verdict": case["verdict"], "compile": case["seconds"].get("compile", 0.0),
-            "sampling": case["seconds"].get("sampling", 0.0), "stderr": completed.stderr}
+            "sampling": case["seconds"].get("sampling", 0.0),
+            "null": case["seconds"].get("null", 0.0), "stderr": completed.stderr}
 
 
 def compile_table(caches: Path) -> tuple[list[tuple[str, float]], float]:
@@ -105,11 +107,14 @@ def markdown(runs: dict[str, dict[str, Any]], rows: list[tuple[str, float]], tot
         lines.append(f"| {label} | {run['wall']:.1f} | {run['user']:.1f} | {run['system']:.1f} "
                      f"| {run['compile']:.1f} | {run['sampling']:.2f} | {run['verdict']} |")
     cold, warm = runs["empty (first run)"], runs["warm (second run)"]
-    extra = cold["wall"] - warm["wall"]
-    lines += ["", f"Compiling on first use costs {extra:.1f} s of wall time (cold minus warm run): "
-              f"goal <= {GOAL_S:g} s {'met' if extra <= GOAL_S else 'missed'}; the whole first "
-              f"run took {cold['wall']:.1f} s, {warm['wall']:.1f} s of it what every run costs "
-              "(imports, sampling, null, four figures and the HTML report)."]
+    null = cold["null"] - warm["null"]  # the first run also simulates the null: not compiling
+    extra = cold["wall"] - warm["wall"] - null
+    lines += ["", f"Compiling on first use costs {extra:.1f} s of wall time (the cold run's wall "
+              f"minus the warm run's, minus the {null:.2f} s the cold run spent simulating the "
+              f"null the warm one loads): goal <= {GOAL_S:g} s "
+              f"{'met' if extra <= GOAL_S else 'missed'}; the whole first run took "
+              f"{cold['wall']:.1f} s, {warm['wall']:.1f} s of it what every run costs (imports, "
+              "sampling, four figures and the HTML report)."]
     lines += ["", f"Compiled functions of one cold validation (total of the outermost "
               f"compiles: {total:.1f} s; a caller's time includes its callees'):", "",
               "| function | seconds |", "|---|---|"]
