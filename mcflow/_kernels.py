@@ -30,14 +30,11 @@ from mcflow._binning import bin_block
 from mcflow._numba import jit, parallel_jit
 from mcflow._ops import (
     basic_forward_block,
-    basic_inverse_log_abs_det_scalar,
-    basic_inverse_scalar,
-    basic_log_abs_det_scalar,
+    inverse_at,
+    inverse_log_abs_det_at,
     is_basic_program,
+    log_abs_det_at,
     program_forward_block,
-    program_inverse_log_abs_det_scalar,
-    program_inverse_scalar,
-    program_log_abs_det_scalar,
 )
 from mcflow._rng import CHUNK_SIZE, fill_standard_normals, seed_chunk_state
 
@@ -219,30 +216,6 @@ def _program_forward(program, values):
     return out
 
 
-def _tiered(basic, full):
-    """Make a numba-only ``f(program, value)`` that runs the basic or the full interpreter."""
-
-    def at(program, value):  # pragma: no cover - numba only
-        raise NotImplementedError("only callable from numba code")
-
-    @overload(at, jit_options={"cache": True})
-    def _at_impl(program, value):
-        interpreter = basic if len(program) == 3 else full
-
-        def impl(program, value):
-            return interpreter(program[0], program[1], value)
-
-        return impl
-
-    return at
-
-
-_inverse_at = _tiered(basic_inverse_scalar, program_inverse_scalar)
-_log_abs_det_at = _tiered(basic_log_abs_det_scalar, program_log_abs_det_scalar)
-_inverse_log_abs_det_at = _tiered(basic_inverse_log_abs_det_scalar,
-                                  program_inverse_log_abs_det_scalar)
-
-
 def program_inverse(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Inverse map of a program, elementwise (new array)."""
     return _program_inverse(program_argument(ops, params), values)
@@ -263,7 +236,7 @@ def program_inverse_log_abs_det(ops: np.ndarray, params: np.ndarray,
 def _program_inverse(program, values):
     out = np.empty_like(values)
     for i in prange(values.size):
-        out[i] = _inverse_at(program, values[i])
+        out[i] = inverse_at(program, values[i])
     return out
 
 
@@ -271,7 +244,7 @@ def _program_inverse(program, values):
 def _program_log_abs_det(program, values):
     out = np.empty_like(values)
     for i in prange(values.size):
-        out[i] = _log_abs_det_at(program, values[i])
+        out[i] = log_abs_det_at(program, values[i])
     return out
 
 
@@ -279,7 +252,7 @@ def _program_log_abs_det(program, values):
 def _program_inverse_log_abs_det(program, values):
     out = np.empty_like(values)
     for i in prange(values.size):
-        out[i] = _inverse_log_abs_det_at(program, values[i])
+        out[i] = inverse_log_abs_det_at(program, values[i])
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba.extending import overload
 
 from mcflow import _maths
 from mcflow._numba import jit
@@ -61,14 +62,14 @@ __all__ = [
     "SOFTPLUS",
     "TANH",
     "basic_forward_block",
-    "basic_inverse_log_abs_det_scalar",
-    "basic_inverse_scalar",
-    "basic_log_abs_det_scalar",
     "fast_asinh",
     "fast_exp",
     "fast_log",
     "fast_sinh",
+    "inverse_at",
+    "inverse_log_abs_det_at",
     "is_basic_program",
+    "log_abs_det_at",
     "ndtri",
     "op_forward",
     "op_inverse",
@@ -216,66 +217,85 @@ def program_forward_scalar(ops, params, x):
     return x
 
 
+def _by_tier(basic, full):
+    """Make a numba-only ``formula(program, op, a, b, x)``: the basic or the full op formula.
+
+    Chosen by the program's type (a basic program carries a ``None`` third
+    element), so a basic program's interpreter compiles only the basic ops.
+    """
+
+    def formula(program, op, a, b, x):  # pragma: no cover - numba only
+        raise NotImplementedError("only callable from numba code")
+
+    @overload(formula, jit_options={"cache": True})
+    def _formula_impl(program, op, a, b, x):
+        chosen = basic if len(program) == 3 else full
+
+        def impl(program, op, a, b, x):
+            return chosen(op, a, b, x)
+
+        return impl
+
+    return formula
+
+
+_forward_formula = _by_tier(basic_op_forward, op_forward)
+_inverse_formula = _by_tier(basic_op_inverse, op_inverse)
+_log_abs_det_formula = _by_tier(basic_op_log_abs_det, op_log_abs_det)
+_inverse_log_abs_det_formula = _by_tier(basic_op_inverse_log_abs_det, op_inverse_log_abs_det)
+
+
+@jit
+def inverse_at(program, y):
+    """Inverse map of a program ``(ops, params[, None])`` at ``y``: steps undone last to first."""
+    ops = program[0]
+    params = program[1]
+    for step in range(ops.size - 1, -1, -1):
+        y = _inverse_formula(program, ops[step], params[step, 0], params[step, 1], y)
+    return y
+
+
+@jit
+def log_abs_det_at(program, x):
+    """``log|dT/dx|`` of a program at ``x``: per-step terms add (chain rule)."""
+    ops = program[0]
+    params = program[1]
+    total = 0.0
+    for step in range(ops.size):
+        a = params[step, 0]
+        b = params[step, 1]
+        total += _log_abs_det_formula(program, ops[step], a, b, x)
+        x = _forward_formula(program, ops[step], a, b, x)
+    return total
+
+
+@jit
+def inverse_log_abs_det_at(program, y):
+    """``log|dT^-1/dy|`` of a program at ``y``, accumulated from the last step."""
+    ops = program[0]
+    params = program[1]
+    total = 0.0
+    for step in range(ops.size - 1, -1, -1):
+        a = params[step, 0]
+        b = params[step, 1]
+        total += _inverse_log_abs_det_formula(program, ops[step], a, b, y)
+        y = _inverse_formula(program, ops[step], a, b, y)
+    return total
+
+
 @jit
 def program_inverse_scalar(ops, params, y):
-    """Inverse map of a program at one ``y``: steps undone last to first."""
-    for step in range(ops.size - 1, -1, -1):
-        y = op_inverse(ops[step], params[step, 0], params[step, 1], y)
-    return y
+    """Inverse map of a program at one ``y`` (:func:`inverse_at` of the full tier)."""
+    return inverse_at((ops, params), y)
 
 
 @jit
 def program_log_abs_det_scalar(ops, params, x):
-    """``log|dT/dx|`` of a program at ``x``: per-step terms add (chain rule)."""
-    total = 0.0
-    for step in range(ops.size):
-        a = params[step, 0]
-        b = params[step, 1]
-        total += op_log_abs_det(ops[step], a, b, x)
-        x = op_forward(ops[step], a, b, x)
-    return total
+    """``log|dT/dx|`` of a program at ``x`` (:func:`log_abs_det_at` of the full tier)."""
+    return log_abs_det_at((ops, params), x)
 
 
 @jit
 def program_inverse_log_abs_det_scalar(ops, params, y):
-    """``log|dT^-1/dy|`` of a program at ``y``, accumulated from the last step."""
-    total = 0.0
-    for step in range(ops.size - 1, -1, -1):
-        a = params[step, 0]
-        b = params[step, 1]
-        total += op_inverse_log_abs_det(ops[step], a, b, y)
-        y = op_inverse(ops[step], a, b, y)
-    return total
-
-
-# The basic tier's scalar interpreters: the loops above over the basic ops' formulas only.
-@jit
-def basic_inverse_scalar(ops, params, y):
-    """:func:`program_inverse_scalar` of a program of :data:`BASIC_OPS`."""
-    for step in range(ops.size - 1, -1, -1):
-        y = basic_op_inverse(ops[step], params[step, 0], params[step, 1], y)
-    return y
-
-
-@jit
-def basic_log_abs_det_scalar(ops, params, x):
-    """:func:`program_log_abs_det_scalar` of a program of :data:`BASIC_OPS`."""
-    total = 0.0
-    for step in range(ops.size):
-        a = params[step, 0]
-        b = params[step, 1]
-        total += basic_op_log_abs_det(ops[step], a, b, x)
-        x = basic_op_forward(ops[step], a, b, x)
-    return total
-
-
-@jit
-def basic_inverse_log_abs_det_scalar(ops, params, y):
-    """:func:`program_inverse_log_abs_det_scalar` of a program of :data:`BASIC_OPS`."""
-    total = 0.0
-    for step in range(ops.size - 1, -1, -1):
-        a = params[step, 0]
-        b = params[step, 1]
-        total += basic_op_inverse_log_abs_det(ops[step], a, b, y)
-        y = basic_op_inverse(ops[step], a, b, y)
-    return total
+    """``log|dT^-1/dy|`` of a program at ``y`` (the full tier)."""
+    return inverse_log_abs_det_at((ops, params), y)

@@ -231,13 +231,7 @@ class Measurement:
 def measure(name: str, work: Callable[[], Any], n: int, threads: int, repeat: int,
             clock: Callable[[], float] = time.perf_counter) -> Measurement:
     """Time ``work`` ``repeat`` times after one warm-up call; keep every time."""
-    work()  # warm-up: compilation, page faults, thread pools
-    times = []
-    for _ in range(repeat):
-        started = clock()
-        work()
-        times.append(clock() - started)
-    return Measurement(name=name, threads=threads, n=n, seconds=min(times), times=tuple(times))
+    return measure_round_robin([(name, work, threads)], n, repeat, clock)[0]
 
 
 def measure_round_robin(jobs: Sequence[tuple[str, Callable[[], Any], int]], n: int,

@@ -234,13 +234,21 @@ def _basic_forward_block(ops, params, values):
     return out
 
 
+def _basic_tier(function):
+    # A program marked basic, as the kernels pass it: only the basic ops' formulas.
+    def apply(ops, params, values):
+        return np.array([function((ops, params, None), v) for v in values])
+
+    return apply
+
+
 # Each basic-tier interpreter beside the full one it stands in for.
 BASIC_TIER = {
     "forward_block": (_basic_forward_block, _forward_block, "x"),
-    "inverse": (_scalar(_ops.basic_inverse_scalar), _scalar(_ops.program_inverse_scalar), "y"),
-    "log_abs_det": (_scalar(_ops.basic_log_abs_det_scalar),
+    "inverse": (_basic_tier(_ops.inverse_at), _scalar(_ops.program_inverse_scalar), "y"),
+    "log_abs_det": (_basic_tier(_ops.log_abs_det_at),
                     _scalar(_ops.program_log_abs_det_scalar), "x"),
-    "inverse_log_abs_det": (_scalar(_ops.basic_inverse_log_abs_det_scalar),
+    "inverse_log_abs_det": (_basic_tier(_ops.inverse_log_abs_det_at),
                             _scalar(_ops.program_inverse_log_abs_det_scalar), "y"),
 }
 
