@@ -36,7 +36,15 @@ from mcflow._ops import (
     log_abs_det_at,
     program_forward_block,
 )
-from mcflow._rng import CHUNK_SIZE, fill_standard_normals, seed_chunk_state
+from mcflow._rng import (
+    BLOCK,
+    CHUNK_SIZE,
+    STATE_WORDS,
+    block_scratch,
+    fill_block,
+    fill_standard_normals,
+    seed_chunk_state,
+)
 
 __all__ = [
     "BLOCK",
@@ -52,10 +60,6 @@ __all__ = [
     "program_inverse_log_abs_det",
     "program_log_abs_det",
 ]
-
-#: Values per block: 4 KiB of float64, comfortably inside L1 next to the tables.
-BLOCK = 512
-
 
 def program_argument(ops: np.ndarray, params: np.ndarray) -> tuple[np.ndarray | None, ...]:
     """Return a program's kernel argument: ``(ops, params)``, plus a ``None`` marker if basic.
@@ -118,7 +122,7 @@ def _scratch(workers):
     to it on every block make the line bounce between cores.
     """
     buffers = np.empty((workers, BLOCK + 16))
-    states = np.empty((workers, 16), dtype=np.uint64)
+    states = np.empty((workers, STATE_WORDS + 12), dtype=np.uint64)
     return buffers, states
 
 
@@ -146,13 +150,14 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         buffer = buffers[worker]
         state = states[worker]
+        scratch = block_scratch()
         row = counts[worker]
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
             stop = min(CHUNK_SIZE, n - chunk * CHUNK_SIZE)
             for offset in range(0, stop, BLOCK):
                 count = min(BLOCK, stop - offset)
-                fill_standard_normals(state, buffer, 0, count)
+                fill_block(state, scratch, buffer)
                 for i in range(count):
                     buffer[i] = mu + sigma * buffer[i]
                 apply_transform(transform, buffer, count)
@@ -172,11 +177,12 @@ def normals_chunks(key, chunk_start, chunk_stop, n, mu, sigma, out, workers):
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         state = states[worker]
+        scratch = block_scratch()
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
             begin = chunk * CHUNK_SIZE - base
             stop = begin + min(CHUNK_SIZE, n - chunk * CHUNK_SIZE)
-            fill_standard_normals(state, out, begin, stop)
+            fill_standard_normals(state, scratch, out, begin, stop)
             for i in range(begin, stop):
                 out[i] = mu + sigma * out[i]
 
@@ -274,13 +280,14 @@ def normals_checksum(key, chunk_start, chunk_stop, n, workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         buffer = buffers[worker]
         state = states[worker]
+        scratch = block_scratch()
         total = 0.0
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
             stop = min(CHUNK_SIZE, n - chunk * CHUNK_SIZE)
             for offset in range(0, stop, BLOCK):
                 count = min(BLOCK, stop - offset)
-                fill_standard_normals(state, buffer, 0, count)
+                fill_block(state, scratch, buffer)
                 for i in range(count):
                     total += buffer[i]
         totals[worker] = total
