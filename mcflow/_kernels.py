@@ -39,8 +39,9 @@ from mcflow._ops import (
 from mcflow._rng import (
     BLOCK,
     CHUNK_SIZE,
+    SCRATCH_FLAGS,
+    SCRATCH_WORDS,
     STATE_WORDS,
-    block_scratch,
     fill_block,
     fill_standard_normals,
     seed_chunk_state,
@@ -116,14 +117,19 @@ def _padded_row(bins):
 
 @jit(inline="always")
 def _scratch(workers):
-    """Each worker's block buffer and generator state, a spare cache line apart.
+    """Each worker's block buffer, generator state and generator work space, a line apart.
 
     Separate small allocations can sit in one cache line; two threads writing
     to it on every block make the line bounce between cores.
     """
     buffers = np.empty((workers, BLOCK + 16))
     states = np.empty((workers, STATE_WORDS + 12), dtype=np.uint64)
-    return buffers, states
+    # fill_block's work space, as rows of 2-d arrays (one allocation each, made
+    # here rather than per worker: a cold start then compiles no 1-d np.empty).
+    words = np.empty((workers, SCRATCH_WORDS), dtype=np.uint64)
+    flags = np.empty((workers, SCRATCH_FLAGS), dtype=np.uint8)
+    positions = np.empty((workers, SCRATCH_WORDS), dtype=np.int64)
+    return buffers, states, (words, flags, positions)
 
 
 @jit(inline="always")
@@ -145,12 +151,12 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
     lo = edges[0]
     hi = edges[bins]
     counts = np.zeros((workers, _padded_row(bins)), dtype=np.int64)
-    buffers, states = _scratch(workers)
+    buffers, states, (words, flags, positions) = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         buffer = buffers[worker]
         state = states[worker]
-        scratch = block_scratch()
+        scratch = (words[worker], flags[worker], positions[worker])
         row = counts[worker]
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
@@ -173,11 +179,11 @@ def normals_chunks(key, chunk_start, chunk_stop, n, mu, sigma, out, workers):
     bitwise the ones :func:`histogram_chunks` transforms and bins.
     """
     base = chunk_start * CHUNK_SIZE
-    _, states = _scratch(workers)
+    _, states, (words, flags, positions) = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         state = states[worker]
-        scratch = block_scratch()
+        scratch = (words[worker], flags[worker], positions[worker])
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
             begin = chunk * CHUNK_SIZE - base
@@ -275,12 +281,12 @@ def normals_checksum(key, chunk_start, chunk_stop, n, workers):
     for benchmarks; the sum keeps the compiler from skipping the work.
     """
     totals = np.zeros(workers)
-    buffers, states = _scratch(workers)
+    buffers, states, (words, flags, positions) = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         buffer = buffers[worker]
         state = states[worker]
-        scratch = block_scratch()
+        scratch = (words[worker], flags[worker], positions[worker])
         total = 0.0
         for chunk in range(first, last):
             seed_chunk_state(key, chunk, state)
