@@ -22,12 +22,13 @@ import numpy as np
 from numba import njit
 
 from mcflow import _binning, _ops, _ops_table
-from mcflow._rng import BLOCK, STATE_WORDS, block_scratch, fill_block, seed_chunk_state
+from mcflow._rng import BLOCK, CHUNK_SIZE, STATE_WORDS, block_scratch, fill_block, seed_chunk_state
 
 BLOCKS = 200_000  # 1.02e8 samples per timing
 EDGES = np.linspace(0.0, 20.0, 201)
 PROGRAM = np.array([_ops_table.EXP], dtype=np.int64)
 PARAMS = np.zeros((1, 2))
+BLOCKS_PER_CHUNK = CHUNK_SIZE // BLOCK
 
 
 @njit
@@ -39,8 +40,8 @@ def _run(stage, blocks, words, flags, positions, row):
     scale = (EDGES.size - 1) / (EDGES[-1] - EDGES[0])
     checksum = 0.0
     for block in range(blocks):
-        if block % 128 == 0:  # a chunk of 65,536 is 128 blocks
-            seed_chunk_state(np.uint64(1), block // 128, state)
+        if block % BLOCKS_PER_CHUNK == 0:
+            seed_chunk_state(np.uint64(1), block // BLOCKS_PER_CHUNK, state)
         fill_block(state, scratch, buffer)
         if stage >= 2:
             for i in range(BLOCK):
