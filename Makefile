@@ -8,8 +8,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Compiled kernels are cached here, so only the first run pays for compilation.
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# Compiled kernels are cached here, so only the first run pays for compilation.  One folder
+# per state of mcflow's sources: numba checks only the defining file's time stamp, so a
+# kernel cached before an edit to a module it calls (say _binning.py under _kernels.py)
+# would otherwise keep running the old code.
+MCFLOW_SOURCES_DIGEST := $(shell cat $(sort $(wildcard mcflow/*.py)) | cksum | cut -d' ' -f1)
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache/$(MCFLOW_SOURCES_DIGEST)
 # Simulated nulls are kept here too (a pure function of n and the cells; see mcflow/nulls.py).
 export MCFLOW_CACHE_DIR ?= $(CURDIR)/.mcflow_cache
 

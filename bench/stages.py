@@ -36,6 +36,7 @@ def _run(stage, blocks, words, flags, positions, row):
     state = np.zeros(STATE_WORDS, dtype=np.uint64)
     scratch = (words, flags, positions)
     buffer = np.empty(BLOCK)
+    slots = np.empty(BLOCK, dtype=np.int64)
     cell_bins = np.zeros(1, dtype=np.int64)
     scale = (EDGES.size - 1) / (EDGES[-1] - EDGES[0])
     checksum = 0.0
@@ -49,7 +50,7 @@ def _run(stage, blocks, words, flags, positions, row):
             _ops.basic_forward_block(PROGRAM, PARAMS, buffer, BLOCK)
         if stage >= 3:
             _binning.bin_block(buffer, BLOCK, EDGES[0], EDGES[-1], scale, EDGES, cell_bins,
-                               _binning.LOOKUP_UNIFORM, row)
+                               _binning.LOOKUP_UNIFORM, row, slots)
         checksum += buffer[7]  # keeps every stage's values live
     return checksum
 

@@ -241,35 +241,57 @@ def _searched_bin(y, lo, cell_scale, edges, cell_bins):
     return first
 
 
+@jit(inline="always")
+def _uniform_slots(values, count, lo, hi, cell_scale, edges, slots):
+    """Each value's cell of the count row, for uniform edges, into ``slots[:count]``.
+
+    Branch-free, so the loop vectorizes: a value in ``[lo, hi)`` gets its bin,
+    any other value the index of its counter (``bins`` + UNDERFLOW ... NAN).
+    Returns how many values sit within rounding distance of a bin edge: their
+    bins are then settled by the edges themselves.
+    """
+    bins = edges.size - 1
+    near_edges = 0
+    for i in range(count):
+        y = values[i]
+        inside = (y >= lo) & (y < hi)
+        position = (y - lo) * cell_scale if inside else 0.5  # no float-to-int of nan
+        whole = np.floor(position)
+        # position's rounding error is below 1e-9 bins (bins <= MAX_BINS), so only
+        # a value this close to an edge can land on its wrong side.  (A value
+        # rounded up to position == bins has fraction 0: it counts.)
+        near_edges += np.intp(np.abs(position - whole - 0.5) > 0.5 - _EDGE_MARGIN)
+        counter = bins + (np.intp(y >= hi) + 2 * np.intp(y == -np.inf)
+                          + 2 * np.intp(y == np.inf) + 4 * np.intp(y != y))
+        slots[i] = min(np.intp(whole), bins - 1) if inside else counter
+    return near_edges
+
+
 @jit
-def bin_block(values, count, lo, hi, cell_scale, edges, cell_bins, lookup, row):
+def bin_block(values, count, lo, hi, cell_scale, edges, cell_bins, lookup, row, slots):
     """Add ``values[:count]`` to a count row of ``bins + 5`` int64 cells.
 
     The row holds the ``bins`` regular bins followed by the counters
     underflow, overflow, -inf, +inf and NaN, so every value lands in exactly
-    one cell.
+    one cell.  ``slots`` is int64 work space of at least ``count`` values.
     """
     bins = edges.size - 1
     # Decided per block, not per value: a per-value branch between the
     # lookups defeats LLVM's code for the fast ones.
     if lookup == LOOKUP_UNIFORM:
-        # Written out here rather than in a helper: the same code behind a
-        # function call runs 2.5x slower (LLVM loses the rarely-taken branch).
-        for i in range(count):
-            y = values[i]
-            if y >= lo and y < hi:
-                position = (y - lo) * cell_scale
-                first = min(np.intp(position), bins - 1)
-                offset = position - first
-                # position's rounding error is below 1e-9 bins (bins <= MAX_BINS),
-                # so only a value this close to an edge can land on its wrong
-                # side: the edges decide those.  Rarely taken, well predicted.
-                if offset < _EDGE_MARGIN or offset > 1.0 - _EDGE_MARGIN:
+        # Two passes: a vectorized one finds every value's cell, then a plain
+        # loop adds the ones.  The fused loop of both could not vectorize and
+        # cost 1.7-1.9 ns per value in the seed's kernel; the two passes 1.0-1.2.
+        if _uniform_slots(values, count, lo, hi, cell_scale, edges, slots):
+            for i in range(count):
+                first = slots[i]
+                if first < bins:
+                    y = values[i]
                     first -= np.intp(edges[first] > y)
                     first += np.intp(edges[first + 1] <= y)
-                row[first] += 1
-            else:
-                _record_outside(y, lo, hi, bins, row)
+                    slots[i] = first
+        for i in range(count):
+            row[slots[i]] += 1
     elif lookup == LOOKUP_FINE:
         cells = cell_bins.size - 1
         for i in range(count):

@@ -129,7 +129,9 @@ def _scratch(workers):
     words = np.empty((workers, SCRATCH_WORDS), dtype=np.uint64)
     flags = np.empty((workers, SCRATCH_FLAGS), dtype=np.uint8)
     positions = np.empty((workers, SCRATCH_WORDS), dtype=np.int64)
-    return buffers, states, (words, flags, positions)
+    # bin_block's work space: each value's cell of the count row.
+    slots = np.empty((workers, BLOCK + 8), dtype=np.int64)
+    return buffers, states, (words, flags, positions), slots
 
 
 @jit(inline="always")
@@ -151,10 +153,11 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
     lo = edges[0]
     hi = edges[bins]
     counts = np.zeros((workers, _padded_row(bins)), dtype=np.int64)
-    buffers, states, (words, flags, positions) = _scratch(workers)
+    buffers, states, (words, flags, positions), slots = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         buffer = buffers[worker]
+        cells = slots[worker]
         state = states[worker]
         scratch = (words[worker], flags[worker], positions[worker])
         row = counts[worker]
@@ -167,7 +170,8 @@ def histogram_chunks(transform, key, chunk_start, chunk_stop, n, mu, sigma,
                 for i in range(count):
                     buffer[i] = mu + sigma * buffer[i]
                 apply_transform(transform, buffer, count)
-                bin_block(buffer, count, lo, hi, cell_scale, edges, cell_bins, lookup, row)
+                bin_block(buffer, count, lo, hi, cell_scale, edges, cell_bins, lookup, row,
+                          cells)
     return counts[:, : bins + 5]
 
 
@@ -179,7 +183,7 @@ def normals_chunks(key, chunk_start, chunk_stop, n, mu, sigma, out, workers):
     bitwise the ones :func:`histogram_chunks` transforms and bins.
     """
     base = chunk_start * CHUNK_SIZE
-    _, states, (words, flags, positions) = _scratch(workers)
+    _, states, (words, flags, positions), _ = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         state = states[worker]
@@ -200,11 +204,20 @@ def bin_values(values, edges, cell_scale, cell_bins, lookup, workers):
     lo = edges[0]
     hi = edges[bins]
     counts = np.zeros((workers, _padded_row(bins)), dtype=np.int64)
+    _, _, _, slots = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, 0, values.size)
-        bin_block(values[first:last], last - first, lo, hi, cell_scale, edges, cell_bins, lookup,
-                  counts[worker])
+        for begin in range(first, last, BLOCK):
+            end = min(begin + BLOCK, last)
+            bin_block(values[begin:end], end - begin, lo, hi, cell_scale, edges, cell_bins,
+                      lookup, counts[worker], slots[worker])
     return counts[:, : bins + 5]
+
+
+# What _program_map computes: one kernel for the three maps a validation uses, since
+# each parallel kernel's own compile (the parfor and its wrapper) cost ~0.7 s of a
+# first run.  log|dT/dx|, which a validation does not use, stays apart.
+_FORWARD, _INVERSE, _INVERSE_LOG_ABS_DET = range(3)
 
 
 def program_forward(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -214,23 +227,12 @@ def program_forward(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> 
     program's values): a run then compiles no second, scalar copy of every op,
     and a basic program none of the other ops' loops.
     """
-    return _program_forward(program_argument(ops, params), values)
-
-
-@parallel_jit
-def _program_forward(program, values):
-    out = values.copy()
-    blocks = (values.size + BLOCK - 1) // BLOCK
-    for block in prange(blocks):
-        start = block * BLOCK
-        count = min(BLOCK, values.size - start)
-        apply_transform(program, out[start:start + count], count)
-    return out
+    return _program_map(program_argument(ops, params), values, _FORWARD)
 
 
 def program_inverse(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Inverse map of a program, elementwise (new array)."""
-    return _program_inverse(program_argument(ops, params), values)
+    return _program_map(program_argument(ops, params), values, _INVERSE)
 
 
 def program_log_abs_det(ops: np.ndarray, params: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -241,14 +243,25 @@ def program_log_abs_det(ops: np.ndarray, params: np.ndarray, values: np.ndarray)
 def program_inverse_log_abs_det(ops: np.ndarray, params: np.ndarray,
                                 values: np.ndarray) -> np.ndarray:
     """``log|dT^-1/dy|`` of a program, elementwise (new array)."""
-    return _program_inverse_log_abs_det(program_argument(ops, params), values)
+    return _program_map(program_argument(ops, params), values, _INVERSE_LOG_ABS_DET)
 
 
 @parallel_jit
-def _program_inverse(program, values):
-    out = np.empty_like(values)
-    for i in prange(values.size):
-        out[i] = inverse_at(program, values[i])
+def _program_map(program, values, kind):
+    out = values.copy()
+    blocks = (values.size + BLOCK - 1) // BLOCK
+    for block in prange(blocks):
+        start = block * BLOCK
+        count = min(BLOCK, values.size - start)
+        part = out[start:start + count]
+        if kind == _FORWARD:
+            apply_transform(program, part, count)
+        elif kind == _INVERSE:
+            for i in range(count):
+                part[i] = inverse_at(program, part[i])
+        else:
+            for i in range(count):
+                part[i] = inverse_log_abs_det_at(program, part[i])
     return out
 
 
@@ -257,14 +270,6 @@ def _program_log_abs_det(program, values):
     out = np.empty_like(values)
     for i in prange(values.size):
         out[i] = log_abs_det_at(program, values[i])
-    return out
-
-
-@parallel_jit
-def _program_inverse_log_abs_det(program, values):
-    out = np.empty_like(values)
-    for i in prange(values.size):
-        out[i] = inverse_log_abs_det_at(program, values[i])
     return out
 
 
@@ -281,7 +286,7 @@ def normals_checksum(key, chunk_start, chunk_stop, n, workers):
     for benchmarks; the sum keeps the compiler from skipping the work.
     """
     totals = np.zeros(workers)
-    buffers, states, (words, flags, positions) = _scratch(workers)
+    buffers, states, (words, flags, positions), _ = _scratch(workers)
     for worker in prange(workers):
         first, last = _worker_chunks(worker, workers, chunk_start, chunk_stop)
         buffer = buffers[worker]

@@ -18,8 +18,6 @@ one import for the transforms and the kernels.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba.extending import overload
 
@@ -87,6 +85,7 @@ __all__ = [
 fast_exp = _maths.exp
 fast_log = _maths.log
 fast_sinh = _maths.sinh
+fast_tanh = _maths.tanh
 fast_asinh = _maths.asinh
 
 
@@ -109,6 +108,12 @@ def _sinh_block(values, count):
 
 
 @jit
+def _tanh_block(values, count):
+    for i in range(count):
+        values[i] = _maths.tanh(values[i])
+
+
+@jit
 def _sigmoid_block(values, count):
     for i in range(count):
         values[i] = _maths.sigmoid(values[i])
@@ -123,10 +128,7 @@ def _softplus_block(values, count):
 @jit
 def _libm_block(op, a, values, count):
     """Apply an op without a vector form to ``values[:count]``, as :func:`op_forward` does."""
-    if op == TANH:
-        for i in range(count):
-            values[i] = math.tanh(values[i])
-    elif op == POWER:
+    if op == POWER:
         for i in range(count):
             x = values[i]
             values[i] = x**a if x >= 0.0 else np.nan
@@ -199,12 +201,14 @@ def program_forward_block(ops, params, values, count):
             _sinh_arcsinh_block(values, count, a, b)
         elif op == SINH:
             _sinh_block(values, count)
+        elif op == TANH:
+            _tanh_block(values, count)
         elif op == SIGMOID:
             _sigmoid_block(values, count)
         elif op == SOFTPLUS:
             _softplus_block(values, count)
         else:
-            # libm-bound ops (tanh, power, normal CDF): no vector form to gain, and their
+            # libm-bound ops (power, normal CDF): no vector form to gain, and their
             # own loops rather than op_forward's switch, which a run need not compile.
             _libm_block(op, a, values, count)
 

@@ -58,9 +58,9 @@ OP_NAMES = (
 # The scalar formulas call the maths functions instead of inlining them (as the vectorized
 # block loops of mcflow._ops must): the same IEEE operations, so bitwise the same values,
 # while numba-level inlining of every op into each switch cost most of the first compile.
-_exp, _sigmoid, _softplus, _sinh, _asinh, _softplus_libm, _log_cosh, _normal_cdf = (
+_exp, _sigmoid, _softplus, _sinh, _tanh, _asinh, _softplus_libm, _log_cosh, _normal_cdf = (
     jit(function.py_func) for function in (
-        _maths.exp, _maths.sigmoid, _maths.softplus, _maths.sinh, _maths.asinh,
+        _maths.exp, _maths.sigmoid, _maths.softplus, _maths.sinh, _maths.tanh, _maths.asinh,
         _maths.softplus_libm, _maths.log_cosh, normal_cdf))
 
 _LOG2 = _maths.LN2
@@ -88,7 +88,7 @@ def op_forward(op, a, b, x):
     if op == SIGMOID:
         return _sigmoid(x)
     if op == TANH:
-        return math.tanh(x)
+        return _tanh(x)
     if op == SOFTPLUS:
         return _softplus(x)
     if op == SINH_ARCSINH:

@@ -325,16 +325,20 @@ def _apply_fast(kind, x):
             out[i] = _ops.fast_log(x[i])
         elif kind == 1:
             out[i] = _ops.fast_sinh(x[i])
-        else:
+        elif kind == 2:
             out[i] = _ops.fast_asinh(x[i])
+        else:
+            out[i] = _ops.fast_tanh(x[i])
     return out
 
 
-@pytest.mark.parametrize(("kind", "reference"), [(0, np.log), (1, np.sinh), (2, np.arcsinh)],
-                         ids=["log", "sinh", "asinh"])
-def test_fast_log_sinh_asinh_within_4_ulp(kind, reference):
-    # The engine's own vectorizable log, sinh and asinh against 80-bit
-    # references over the whole float64 range, subnormals and overflow included.
+@pytest.mark.parametrize(("kind", "reference"),
+                         [(0, np.log), (1, np.sinh), (2, np.arcsinh), (3, np.tanh)],
+                         ids=["log", "sinh", "asinh", "tanh"])
+def test_fast_log_sinh_asinh_tanh_within_4_ulp(kind, reference):
+    # The engine's own vectorizable log, sinh, asinh and tanh against 80-bit
+    # references over the whole float64 range, subnormals and overflow included
+    # (tanh: both sides of its switch of form at |x| = 1, and where it rounds to 1).
     rng = np.random.default_rng(kind)
     if kind == 0:
         x = np.concatenate([np.exp(rng.uniform(-745, 709, 100_000)), rng.uniform(0.5, 2, 50_000),
@@ -345,6 +349,9 @@ def test_fast_log_sinh_asinh_within_4_ulp(kind, reference):
                             np.exp(rng.uniform(-700, 700, 100_000)) * signs, [0.0, 1e-320]])
         if kind == 1:
             x = x[np.abs(x) < 711]
+        if kind == 3:
+            x = np.concatenate([x, rng.uniform(0.9, 1.1, 50_000), rng.uniform(18.5, 19.5, 10_000),
+                                [np.nextafter(1.0, 0.0), -1.0, 1.0, -0.0, 5e-324, 1e308]])
     got = _apply_fast(kind, x)
     want = reference(x.astype(LD))
     finite = np.isfinite(want.astype(float))
