@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from mcflow import _binning, _ops, _ops_table
+from mcflow import _bin_block, _binning, _ops, _ops_table
 from mcflow._rng import BLOCK, CHUNK_SIZE, STATE_WORDS, block_scratch, fill_block, seed_chunk_state
 
 BLOCKS = 200_000  # 1.02e8 samples per timing
@@ -49,8 +49,8 @@ def _run(stage, blocks, words, flags, positions, row):
                 buffer[i] = 0.0 + 1.0 * buffer[i]
             _ops.basic_forward_block(PROGRAM, PARAMS, buffer, BLOCK)
         if stage >= 3:
-            _binning.bin_block(buffer, BLOCK, EDGES[0], EDGES[-1], scale, EDGES, cell_bins,
-                               _binning.LOOKUP_UNIFORM, row, slots)
+            _bin_block.bin_block(buffer, BLOCK, EDGES[0], EDGES[-1], scale, EDGES, cell_bins,
+                                 _binning.LOOKUP_UNIFORM, row, slots)
         checksum += buffer[7]  # keeps every stage's values live
     return checksum
 

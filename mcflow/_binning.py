@@ -1,4 +1,4 @@
-"""Bin specifications and the scalar bin lookup used inside kernels.
+"""Bin specifications: validated edges and the lookup table the kernels use.
 
 Uniform and explicit (non-uniform) edges share one lookup: a uniform grid of
 cells over ``[lo, hi)`` with a table giving the bin at each cell's left end.
@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from mcflow._numba import jit
-
 __all__ = [
     "COUNTER_NAMES",
+    "EDGE_MARGIN",
     "LOOKUP_FINE",
     "LOOKUP_SEARCH",
     "LOOKUP_UNIFORM",
@@ -32,7 +31,6 @@ __all__ = [
     "POSINF",
     "UNDERFLOW",
     "Binning",
-    "bin_block",
     "make_binning",
 ]
 
@@ -45,11 +43,12 @@ COUNTER_NAMES = ("underflow", "overflow", "neginf", "posinf", "nan")
 # Lookup cells: fine enough that a cell rarely straddles a bin edge, capped
 # so the table (int32) stays within a 1 MiB of cache-friendly memory.
 _CELLS_PER_NARROWEST_BIN = 32
-#: Largest number of bins (keeps the uniform lookup's rounding below _EDGE_MARGIN).
+#: Largest number of bins (keeps the uniform lookup's rounding below EDGE_MARGIN).
 MAX_BINS = 1 << 24
-_EDGE_MARGIN = 1e-6
+#: Distance from a cell end, in cells, within which a lookup checks the edges themselves.
+EDGE_MARGIN = 1e-6
 # Largest rounding drift of a value's position allowed, in cells (well below
-# _EDGE_MARGIN, so a value that far from a cell end is safely inside it).
+# EDGE_MARGIN, so a value that far from a cell end is safely inside it).
 _ROUNDING_IN_CELLS = 1e-7
 _MAX_CELLS = 1 << 18
 
@@ -206,114 +205,3 @@ def _with_lookup(edges: np.ndarray, uniform: bool) -> Binning:
         lookup = LOOKUP_SEARCH
     return Binning(edges=edges, uniform=uniform, cell_scale=cell_scale, cell_bins=cell_bins,
                    lookup=lookup)
-
-
-@jit(inline="always")
-def _record_outside(y, lo, hi, bins, row):
-    """Count a value that is not in [lo, hi): its own counter, never dropped."""
-    if y < lo:
-        if y == -np.inf:
-            row[bins + NEGINF] += 1
-        else:
-            row[bins + UNDERFLOW] += 1
-    elif y >= hi:
-        if y == np.inf:
-            row[bins + POSINF] += 1
-        else:
-            row[bins + OVERFLOW] += 1
-    else:
-        row[bins + NAN] += 1
-
-
-@jit(inline="always")
-def _searched_bin(y, lo, cell_scale, edges, cell_bins):
-    """Bin of y in [lo, hi) by binary search inside the cell's bin range."""
-    cells = cell_bins.size - 1
-    cell = min(np.intp((y - lo) * cell_scale), cells - 1)
-    first = max(np.intp(cell_bins[cell]) - 1, 0)
-    last = min(np.intp(cell_bins[cell + 1]) + 1, edges.size - 2)
-    while first < last:  # largest i in [first, last] with edges[i] <= y
-        mid = (first + last + 1) >> 1
-        if edges[mid] <= y:
-            first = mid
-        else:
-            last = mid - 1
-    return first
-
-
-@jit(inline="always")
-def _uniform_slots(values, count, lo, hi, cell_scale, edges, slots):
-    """Each value's cell of the count row, for uniform edges, into ``slots[:count]``.
-
-    Branch-free, so the loop vectorizes: a value in ``[lo, hi)`` gets its bin,
-    any other value the index of its counter (``bins`` + UNDERFLOW ... NAN).
-    Returns how many values sit within rounding distance of a bin edge: their
-    bins are then settled by the edges themselves.
-    """
-    bins = edges.size - 1
-    near_edges = 0
-    for i in range(count):
-        y = values[i]
-        inside = (y >= lo) & (y < hi)
-        position = (y - lo) * cell_scale if inside else 0.5  # no float-to-int of nan
-        whole = np.floor(position)
-        # position's rounding error is below 1e-9 bins (bins <= MAX_BINS), so only
-        # a value this close to an edge can land on its wrong side.  (A value
-        # rounded up to position == bins has fraction 0: it counts.)
-        near_edges += np.intp(np.abs(position - whole - 0.5) > 0.5 - _EDGE_MARGIN)
-        counter = bins + (np.intp(y >= hi) + 2 * np.intp(y == -np.inf)
-                          + 2 * np.intp(y == np.inf) + 4 * np.intp(y != y))
-        slots[i] = min(np.intp(whole), bins - 1) if inside else counter
-    return near_edges
-
-
-@jit
-def bin_block(values, count, lo, hi, cell_scale, edges, cell_bins, lookup, row, slots):
-    """Add ``values[:count]`` to a count row of ``bins + 5`` int64 cells.
-
-    The row holds the ``bins`` regular bins followed by the counters
-    underflow, overflow, -inf, +inf and NaN, so every value lands in exactly
-    one cell.  ``slots`` is int64 work space of at least ``count`` values.
-    """
-    bins = edges.size - 1
-    # Decided per block, not per value: a per-value branch between the
-    # lookups defeats LLVM's code for the fast ones.
-    if lookup == LOOKUP_UNIFORM:
-        # Two passes: a vectorized one finds every value's cell, then a plain
-        # loop adds the ones.  The fused loop of both could not vectorize and
-        # cost 1.7-1.9 ns per value in the seed's kernel; the two passes 1.0-1.2.
-        if _uniform_slots(values, count, lo, hi, cell_scale, edges, slots):
-            for i in range(count):
-                first = slots[i]
-                if first < bins:
-                    y = values[i]
-                    first -= np.intp(edges[first] > y)
-                    first += np.intp(edges[first + 1] <= y)
-                    slots[i] = first
-        for i in range(count):
-            row[slots[i]] += 1
-    elif lookup == LOOKUP_FINE:
-        cells = cell_bins.size - 1
-        for i in range(count):
-            y = values[i]
-            if y >= lo and y < hi:
-                position = (y - lo) * cell_scale
-                cell = min(np.intp(position), cells - 1)
-                first = np.intp(cell_bins[cell])
-                offset = position - cell
-                # Most cells lie inside one bin: then the table is the answer,
-                # unless y sits within rounding distance of the cell's ends.
-                if (cell_bins[cell + 1] != first or offset < _EDGE_MARGIN
-                        or offset > 1.0 - _EDGE_MARGIN):
-                    first -= np.intp(edges[first] > y)
-                    first += np.intp(edges[first + 1] <= y)
-                row[first] += 1
-            else:
-                _record_outside(y, lo, hi, bins, row)
-    else:
-        for i in range(count):
-            y = values[i]
-            if y >= lo and y < hi:
-                row[_searched_bin(y, lo, cell_scale, edges, cell_bins)] += 1
-            else:
-                _record_outside(y, lo, hi, bins, row)

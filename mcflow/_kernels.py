@@ -26,7 +26,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from mcflow._binning import bin_block
+from mcflow._bin_block import bin_block
 from mcflow._numba import jit, parallel_jit
 from mcflow._ops import (
     basic_forward_block,

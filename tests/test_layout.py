@@ -21,8 +21,8 @@ def test_readme_layout_matches_the_tree():
 #: The layers of the README's layout, bottom first: a module may import its own layer or lower.
 LAYERS = (
     {"_numba", "_checks", "_version", "_seeds", "_files"},
-    {"_rng", "_binning", "_maths", "_ops_normal", "_ops_table", "_ops", "_kernels", "_user_code",
-     "transform", "_chunks", "counts", "engine", "distributed", "_nd_stream"},
+    {"_rng", "_binning", "_bin_block", "_maths", "_ops_normal", "_ops_table", "_ops", "_kernels",
+     "_user_code", "transform", "_chunks", "counts", "engine", "distributed", "_nd_stream"},
     {"transforms", "density", "registry", "case", "_adapt", "_torch_adapter", "_jax_adapter",
      "_nd_case", "_nd_torch", "_nd_jax"},
     {"_row_statistics", "statistics", "null_distribution", "sensitivity", "_gauss_kronrod",
