@@ -18,7 +18,9 @@ from typing import Any, cast
 import numpy as np
 
 from mcflow._checks import check_n, check_open_unit, check_replicates, check_seed
-from mcflow._row_statistics import row_statistics
+from mcflow._multinomial import null_statistics
+from mcflow._numba import threads_for
+from mcflow._rng import seed_key
 from mcflow.statistics import (
     STATISTIC_NAMES,
     StatisticName,
@@ -34,10 +36,6 @@ __all__ = ["NullDistribution", "default_replicates", "simulate_null"]
 #: small.  Treating near-ties as ties can only make p-values larger.
 _TIE_RTOL = 1e-9
 
-#: Bytes of working memory per simulation batch (counts plus temporaries).
-_BATCH_BYTES = 64 * 2**20
-#: int64 counts and about seven float64 temporaries per cell and replicate.
-_BYTES_PER_CELL = 8 * 8
 _MIN_REPLICATES = 2000
 _MAX_REPLICATES = 100_000
 #: Replicates beyond the p-value threshold needed to resolve it: with
@@ -226,10 +224,6 @@ class NullDistribution:
         )
 
 
-def _batch_rows(cells: int) -> int:
-    return max(1, _BATCH_BYTES // (_BYTES_PER_CELL * cells))
-
-
 def simulate_null(
     n: int,
     probabilities: Any,
@@ -239,9 +233,12 @@ def simulate_null(
 ) -> NullDistribution:
     """Simulate the statistics under the claim: counts ~ Multinomial(n, probabilities).
 
-    Count vectors are drawn with ``numpy.random.default_rng(seed).multinomial``
-    in batches of bounded memory (about 64 MB); each replicate costs O(cells)
-    whatever ``n`` is (int64 throughout, so ``n = 1e12`` is fine).
+    Count vectors are drawn exactly by conditional binomials on replicate-keyed
+    streams (``mcflow._multinomial``: replicate ``r`` depends on ``(seed, r)``
+    only, so the null is the same on any number of threads) and reduced to their
+    statistics as they are drawn, in O(cells) memory per thread; each replicate
+    costs O(cells) whatever ``n`` is (int64 throughout, so ``n = 1e12`` is fine):
+    about 15 ns per cell per thread, against 60 ns for NumPy's multinomial.
 
     Parameters
     ----------
@@ -253,8 +250,8 @@ def simulate_null(
     replicates : int, default 10000
         Number of simulated experiments ``R``; see :func:`default_replicates`.
     seed : int or None
-        Seed for :func:`numpy.random.default_rng`; ``None`` draws fresh entropy,
-        recorded in the result's ``seed``.
+        Seed of the replicates' streams (through :class:`numpy.random.SeedSequence`);
+        ``None`` draws fresh entropy, recorded in the result's ``seed``.
 
     Returns
     -------
@@ -265,16 +262,8 @@ def simulate_null(
     cell_probabilities = check_probabilities(probabilities)
     count = check_replicates(replicates)
     seed_sequence = np.random.SeedSequence(check_seed(seed))
-    rng = np.random.default_rng(seed_sequence)
-    parts: list[np.ndarray] = []
-    rows_per_batch = _batch_rows(cell_probabilities.size)
-    for start in range(0, count, rows_per_batch):
-        rows = min(rows_per_batch, count - start)
-        counts = rng.multinomial(samples, cell_probabilities, size=rows).astype(
-            np.int64, copy=False
-        )
-        parts.append(row_statistics(counts, cell_probabilities))  # columns ks, l1, g, ad
-    table = np.concatenate(parts)
+    with threads_for(count * cell_probabilities.size):
+        table = null_statistics(samples, cell_probabilities, count, seed_key(seed_sequence))
     # Frozen in content as well as in attributes.
     for values in (table, cell_probabilities):
         values.setflags(write=False)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from mcflow import null_distribution, sensitivity, statistics
+from mcflow import _multinomial, null_distribution, sensitivity, statistics
+from mcflow._numba import numba_threads
 from mcflow.quadrature import normal_interval_probabilities
 
 # Bonferroni-free per-check false-alarm probability used throughout.
@@ -211,9 +212,10 @@ def test_default_replicates():
 
 def test_null_is_reproducible_and_independent_of_batching(monkeypatch):
     first = null_distribution.simulate_null(500, CELLS, replicates=3000, seed=7)
-    # Tiny batches: the same stream of multinomial draws, cut differently.
-    monkeypatch.setattr(null_distribution, "_BATCH_BYTES", 64 * CELLS.size * 7)
-    second = null_distribution.simulate_null(500, CELLS, replicates=3000, seed=7)
+    # Tiny tasks on one thread: the same replicate-keyed streams, cut differently.
+    monkeypatch.setattr(_multinomial, "REPLICATES_PER_TASK", _multinomial.LANES)
+    with numba_threads(1):
+        second = null_distribution.simulate_null(500, CELLS, replicates=3000, seed=7)
     for name in statistics.STATISTIC_NAMES:
         np.testing.assert_array_equal(first.statistic(name), second.statistic(name))
         assert np.all(np.diff(first.statistic(name)) >= 0)
