@@ -202,7 +202,7 @@ def _squeezed_draws(remaining, p, state, draws, pairs, accepted):  # pragma: no 
                                   & (count * p >= _INVERSION_BELOW))
 
 
-@jit(inline="always")
+@jit
 def _draw_group(n, conditional, state, counts, scratch):  # pragma: no cover
     """Draw the counts of LANES replicates at once: ``counts[l]`` is lane ``l``'s vector."""
     remaining, draws, pairs, accepted = scratch

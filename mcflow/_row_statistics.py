@@ -34,7 +34,7 @@ __all__ = ["STATISTIC_COLUMNS", "boundary_weights", "row_statistics", "statistic
 STATISTIC_COLUMNS = {"ks": 0, "l1": 1, "g": 2, "ad": 3}
 
 
-@jit(inline="always")
+@jit
 def statistics_into(counts, probabilities, cumulative, weights, out, row):  # pragma: no cover
     """Write the four statistics of one count vector into ``out[row]``.
 
