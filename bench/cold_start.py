@@ -1,11 +1,13 @@
 """Cold start: the first ``make run`` on a fresh machine, and what each kernel costs to compile.
 
 1. ``mcflow validate exp --n 1e8 --seed 0 --report DIR`` (what ``make run`` runs) as a fresh
-   process with empty numba and null caches, then again with both caches warm: wall, user and
-   system seconds, and the ``compile`` phase the result reports.
-2. The same validation in this process under numba's ``numba:compile`` event, with empty
-   caches: seconds per compiled function (outermost events only count toward the total;
-   nested ones are listed with their callers' time included).
+   process with empty numba and null caches, then again with both caches warm, then cold
+   again without the helper process that compiles the null's kernels (``MCFLOW_PREWARM=0``):
+   wall, user and system seconds, and the ``compile`` phase the result reports.
+2. The same validation in a process under numba's ``numba:compile`` event, with empty
+   caches and no helper (every kernel compiled there): seconds per compiled function
+   (outermost events only count toward the total; nested ones are listed with their
+   callers' time included).
 
 Goal (issue 14): the first run "compiles in <= 10 s wall on 2 cores": the compile's share of
 the first run is its wall time minus the warm run's (same command, same machine, same
@@ -37,10 +39,14 @@ def _mcflow() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "mcflow"]
 
 
-def timed_run(caches: Path, report: Path) -> dict[str, Any]:
-    """Run the command as a fresh process with the given cache folder; its times."""
+def timed_run(caches: Path, report: Path, helper: bool = True) -> dict[str, Any]:
+    """Run the command as a fresh process with the given cache folder; its times.
+
+    ``helper=False`` compiles the null's kernels in the process itself (``MCFLOW_PREWARM=0``,
+    :mod:`mcflow._prewarm`).  User and system seconds include the helper process's.
+    """
     env = {**os.environ, "NUMBA_CACHE_DIR": str(caches / "numba"),
-           "MCFLOW_CACHE_DIR": str(caches / "mcflow")}
+           "MCFLOW_CACHE_DIR": str(caches / "mcflow"), "MCFLOW_PREWARM": "1" if helper else "0"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run([*_mcflow(), *COMMAND, "--report", str(report),
@@ -84,8 +90,9 @@ import mcflow
 mcflow.validate(mcflow.transforms.Exp(), n=10**8, seed=0)
 print(json.dumps({"seconds": seconds, "total": sum(outer)}))
 """
+    # every kernel compiled here, so that each one's cost is listed
     env = {**os.environ, "NUMBA_CACHE_DIR": str(caches / "numba"),
-           "MCFLOW_CACHE_DIR": str(caches / "mcflow")}
+           "MCFLOW_CACHE_DIR": str(caches / "mcflow"), "MCFLOW_PREWARM": "0"}
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                                text=True, check=True)
     data = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -115,6 +122,11 @@ def markdown(runs: dict[str, dict[str, Any]], rows: list[tuple[str, float]], tot
               f"{'met' if extra <= GOAL_S else 'missed'}; the whole first run took "
               f"{cold['wall']:.1f} s, {warm['wall']:.1f} s of it what every run costs (imports, "
               "sampling, four figures and the HTML report)."]
+    alone = runs["empty, no helper process"]
+    lines += ["", f"Without the helper process that compiles the null's kernels beside the "
+              f"sampler's (`MCFLOW_PREWARM=0`), the first run compiles for "
+              f"{alone['wall'] - warm['wall'] - (alone['null'] - warm['null']):.1f} s of wall "
+              f"time (whole run {alone['wall']:.1f} s)."]
     lines += ["", f"Compiled functions of one cold validation (total of the outermost "
               f"compiles: {total:.1f} s; a caller's time includes its callees'):", "",
               "| function | seconds |", "|---|---|"]
@@ -131,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(folder)
         (root / "report").mkdir()
         runs = {"empty (first run)": timed_run(root / "caches", root / "report"),
-                "warm (second run)": timed_run(root / "caches", root / "report")}
+                "warm (second run)": timed_run(root / "caches", root / "report"),
+                "empty, no helper process": timed_run(root / "alone", root / "report",
+                                                      helper=False)}
         rows, total = compile_table(root / "table-caches")
     text = markdown(runs, rows, total)
     print(text)

@@ -58,6 +58,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     from mcflow._auto_n import DEFAULT_MAX_N, validate_auto_n
     from mcflow._document import one_case_document
     from mcflow._gate_outputs import write_outputs
+    from mcflow._prewarm import start_null_compile
     from mcflow.case import Case
     from mcflow.reporting import write_report
     from mcflow.specs import parse_pdf, parse_transform
@@ -74,6 +75,7 @@ def _run_validate(args: argparse.Namespace) -> int:
         raise UsageError("--bins needs --range LO HI")
     if args.range is not None and args.bins is None:
         raise UsageError("--range needs --bins")
+    start_null_compile()  # a first run: the null's kernels compile while the spec resolves
     transform = parse_transform(args.spec)
     if not isinstance(transform, (Transform, Case)):  # a d-dimensional nd.Case
         return _run_validate_nd(args, transform)

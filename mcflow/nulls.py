@@ -1,7 +1,7 @@
 """The simulated multinomial nulls of a validation: fixed seed, cached, bounded cost.
 
 A null costs O(cells) per replicate (one exact binomial per cell and the
-statistics, 16-33 ns per thread: ``mcflow._multinomial``).  The replicates
+statistics, about 20 ns per thread: ``mcflow._multinomial``).  The replicates
 needed to resolve ``alpha_per_test``
 (:func:`~mcflow.null_distribution.default_replicates`) times the cells is capped at
 :data:`MAX_CELL_DRAWS`.  A binning with more cells than that allows (a user's
@@ -36,7 +36,7 @@ __all__ = ["MAX_CELL_DRAWS", "NULL_SEED", "cache_directory", "cell_groups", "gro
 #: numerical evaluation of a distribution, not part of the tested randomness,
 #: and a fixed one makes every p-value a deterministic function of the data.
 NULL_SEED = 0x6D63666C6F77
-#: Replicates x cells at most: about 0.5 s of draws and statistics on 2 cores (0.9 s on one).
+#: Replicates x cells at most: about 0.3 s of draws and statistics on 2 cores (0.6 s on one).
 MAX_CELL_DRAWS = 3 * 10**7
 #: Kullback-Leibler divergence allowed between the user's multinomial and the rounded one
 #: tested (:func:`quantized`): total variation <= sqrt(KL / 2) = 1e-4, below the Monte
@@ -45,7 +45,7 @@ _SHARED_KL = 2e-8
 #: Fewest groups a capped binning is tested on.
 _MIN_GROUPS = 64
 #: Part of every disk-cache key: bump it when the simulation changes.
-_FORMAT = "mcflow-null/3"
+_FORMAT = "mcflow-null/4"
 #: Nulls kept on disk (each at most 100,000 x 5 float64 = 4 MB); the oldest go first.
 _MAX_CACHED = 256
 

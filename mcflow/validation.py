@@ -34,6 +34,7 @@ from numba.core.event import install_timer
 
 from mcflow._checks import check_alpha, check_n, check_tolerance
 from mcflow._jacobian_pattern import explain_exact_layer
+from mcflow._prewarm import start_null_compile
 from mcflow._seeds import AUTO_SEED, case_seed, pdf_identity
 from mcflow._user_code import as_float_array, hide_mcflow_frames
 from mcflow.assessment import (
@@ -262,6 +263,7 @@ def validate(
     claimed_pdf = _claimed_pdf(transform, case.pdf, mu, sigma)
     if bins is None and range is not None:
         raise ValueError("range needs an integer bins; with bins=None the bins are automatic")
+    null_compile = start_null_compile()  # on another core while this one compiles the sampler
     with _phase(seconds, "edges"):
         edges = equal_probability_edges(transform, n, mu=mu, sigma=sigma, seed=pilot_seed) \
             if bins is None else bins
@@ -273,6 +275,8 @@ def validate(
     cells = observed_cells(h, transform.support, overflow_in_tail=transform.has_inverse)
     mc_layers = 1 + (expected.exact is not None) + (case.cdf is not None)
     alpha_per_test = alpha / mc_layers  # each layer's combined test (min-p over statistics)
+    if null_compile is not None:
+        seconds["compile"] = seconds.get("compile", 0.0) + null_compile.wait()
     with _phase(seconds, "null"):
         tested = tested_cells(cells, expected, h.edges, n, alpha_per_test)
         layers = run_layers(expected, tested, alpha_per_test, tolerance)
