@@ -71,6 +71,25 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _helper_environment() -> dict[str, str]:
+    """Return the environment for the helper: this one, this mcflow first on the path.
+
+    With numba's cache folder, so the helper compiles this copy of mcflow into the cache this
+    process reads, even when either was chosen in code (``sys.path``,
+    ``numba.config.CACHE_DIR``) rather than in the environment.
+    """
+    import numba
+
+    environment = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [package_parent, *filter(None, [environment.get("PYTHONPATH")])])
+    cache_folder = getattr(numba.config, "CACHE_DIR", "")
+    if cache_folder:
+        environment["NUMBA_CACHE_DIR"] = str(cache_folder)
+    return environment
+
+
 def start_null_compile() -> NullCompile | None:
     """Start compiling the null's kernels in a helper process, or return None if needless.
 
@@ -91,8 +110,8 @@ def start_null_compile() -> NullCompile | None:
         return None
     try:
         process = subprocess.Popen([sys.executable, "-m", "mcflow._prewarm"],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+                                   env=_helper_environment(), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
     _RUNNING = NullCompile(process)

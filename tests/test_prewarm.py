@@ -63,3 +63,17 @@ def test_a_first_run_loads_the_null_kernels_the_helper_compiled(tmp_path):
     # and the numbers are those of a kernel compiled here
     expected = null_statistics(1000, np.full(5, 0.2), 64, np.uint64(3))
     assert outcome["sum"] == float(expected.sum())
+
+
+def test_the_helper_imports_this_mcflow_and_uses_this_cache(monkeypatch, tmp_path):
+    import numba
+
+    import mcflow
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path), raising=False)
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    environment = _prewarm._helper_environment()
+    first, second = environment["PYTHONPATH"].split(os.pathsep)
+    assert os.path.join(first, "mcflow") == os.path.dirname(os.path.abspath(mcflow.__file__))
+    assert second == "/elsewhere"
+    assert environment["NUMBA_CACHE_DIR"] == str(tmp_path)
